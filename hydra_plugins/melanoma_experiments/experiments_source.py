@@ -52,9 +52,14 @@ class ExperimentsConfigSource(FileConfigSource):
         return bool(inner) and super().is_config(inner)
 
     def list(self, config_path: str, results_filter):
+        from hydra.core.object_type import ObjectType
+
         if config_path == "":
-            return [GROUP] if super().is_group("") else []
-        inner = self._strip(config_path)
-        if inner is None:
-            return []
-        return [f"{GROUP}/{name.split('/')[-1]}" for name in super().list(inner, results_filter)]
+            wanted = results_filter in (None, ObjectType.GROUP)
+            return [GROUP] if wanted and super().is_group("") else []
+        if self._strip(config_path) != "" or results_filter == ObjectType.GROUP:
+            return []  # recipes are flat files: no sub-groups
+        folder = self.path.split("://", 1)[-1]
+        return sorted(
+            name[: -len(".yaml")] for name in os.listdir(folder) if name.endswith(".yaml")
+        )
