@@ -1,0 +1,145 @@
+"""Open the Optuna study described by the `sweep:` config node (see conf/sweep/optuna.yaml).
+
+The sweeper and every training job call these helpers with the same node, so both sides agree on the
+storage, the sampler and — what matters for pruning in the job — the pruner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+PRUNERS = ("median", "threshold", "hyperband", "none")
+SAMPLERS = ("tpe", "random")
+
+
+def _get(node: Mapping[str, Any] | Any, key: str, default: Any = None) -> Any:
+    """`node.get(key, default)` for dicts and DictConfigs alike (None counts as missing)."""
+    value = node.get(key, default) if node is not None else default
+    return default if value is None else value
+
+
+def make_storage(sweep_cfg: Any, *, heartbeat: bool = False):
+    """Build the RDB storage for `sweep.storage` (any SQLAlchemy URL: sqlite:///ABS, postgresql://…).
+
+    Args:
+        sweep_cfg: the `sweep` config node.
+        heartbeat: the sweeper process turns heartbeats on (and the retry of stale trials); a job
+            only reads and reports, so it leaves them off.
+
+    Returns:
+        An `optuna.storages.RDBStorage`.
+    """
+    import optuna
+
+    url = str(_get(sweep_cfg, "storage", ""))
+    if "://" not in url:
+        raise ValueError(
+            f"sweep.storage must be an SQLAlchemy URL such as sqlite:////abs/path/optuna.db or "
+            f"postgresql://user@host/db, got {url!r}"
+        )
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        raise ValueError(f"sweep.storage must be an absolute SQLite path (sqlite:////...), got {url!r}")
+    engine_kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        # Several workers share one file: wait for the lock instead of failing at once.
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+        from pathlib import Path
+
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, Any] = {}
+    hb = _get(sweep_cfg, "heartbeat", {})
+    if heartbeat and _get(hb, "interval"):
+        from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+        kwargs = {
+            "heartbeat_interval": int(hb["interval"]),
+            "grace_period": int(_get(hb, "grace_period", 2 * int(hb["interval"]))),
+            "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(
+                max_retry=_get(hb, "max_retry", None)
+            ),
+        }
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+
+
+def make_sampler(sweep_cfg: Any):
+    """The sampler named by `sweep.sampler.name` (tpe | random), seeded by `sweep.sampler.seed`."""
+    import optuna
+
+    spec = _get(sweep_cfg, "sampler", {})
+    name = str(_get(spec, "name", "tpe")).lower()
+    seed = _get(spec, "seed", None)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=int(_get(spec, "n_startup_trials", 10))
+        )
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise ValueError(f"Unknown sweep.sampler.name {name!r}. Known: {', '.join(SAMPLERS)}")
+
+
+def make_pruner(sweep_cfg: Any):
+    """The pruner named by `sweep.pruner.name`.
+
+    Steps are epoch indices as the trainer reports them (0-based), so `warmup_epochs: 4` means the
+    first pruning decision is taken on the 5th epoch.
+    """
+    import optuna
+
+    spec = _get(sweep_cfg, "pruner", {})
+    name = str(_get(spec, "name", "median")).lower()
+    warmup = int(_get(spec, "warmup_epochs", 0))
+    if name == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=int(_get(spec, "n_startup_trials", 3)), n_warmup_steps=warmup
+        )
+    if name == "threshold":
+        lower, upper = _get(spec, "lower"), _get(spec, "upper")
+        if lower is None and upper is None:
+            raise ValueError("sweep.pruner.name=threshold needs sweep.pruner.lower or .upper")
+        return optuna.pruners.ThresholdPruner(lower=lower, upper=upper, n_warmup_steps=warmup)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=int(_get(spec, "min_resource", 1)),
+            max_resource=_get(spec, "max_resource", "auto"),
+            reduction_factor=int(_get(spec, "reduction_factor", 3)),
+        )
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise ValueError(f"Unknown sweep.pruner.name {name!r}. Known: {', '.join(PRUNERS)}")
+
+
+def direction(sweep_cfg: Any) -> str:
+    """`maximize` or `minimize`, checked (a typo must not silently flip the optimisation)."""
+    value = str(_get(sweep_cfg, "direction", "maximize")).lower()
+    if value not in ("maximize", "minimize"):
+        raise ValueError(f"sweep.direction must be maximize or minimize, got {value!r}")
+    return value
+
+
+def open_study(sweep_cfg: Any, *, create: bool = False, heartbeat: bool = False):
+    """Load (or, with `create`, create-or-load) the study `sweep.study_name` in `sweep.storage`."""
+    import optuna
+
+    name = _get(sweep_cfg, "study_name")
+    if not name:
+        raise ValueError("sweep.study_name is empty")
+    storage = make_storage(sweep_cfg, heartbeat=heartbeat)
+    sampler, pruner = make_sampler(sweep_cfg), make_pruner(sweep_cfg)
+    if create:
+        return optuna.create_study(
+            study_name=str(name),
+            storage=storage,
+            sampler=sampler,
+            pruner=pruner,
+            direction=direction(sweep_cfg),
+            load_if_exists=True,
+        )
+    try:
+        return optuna.load_study(study_name=str(name), storage=storage, sampler=sampler, pruner=pruner)
+    except KeyError as exc:
+        raise KeyError(f"No Optuna study {name!r} in {sweep_cfg.get('storage')}") from exc
