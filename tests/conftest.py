@@ -1,0 +1,90 @@
+"""Fixtures shared by every area's tests.
+
+The data fixtures are *real*: `synthetic_raw` runs the synthetic generator (isic-cli layout) and
+`prepared_small` runs `prepare_dataset` on it, once per test session (per xdist worker), in a
+session temp folder. They are small on purpose (2 CPU cores are shared by the whole suite):
+160 images at 64 px, prepared at 32 px, learnable by a tiny CNN within a few epochs.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Set before anything imports TensorFlow, Keras or MLflow (pytest imports conftest first).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# `import keras` writes ~/.keras/keras.json; keep the user's home clean.
+os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="keras-home-"))
+
+# Settings of the shared small dataset (tests may read these to reason about expected sizes).
+SMALL_N = 160
+SMALL_RAW_SIZE = 64
+SMALL_PREPARED_SIZE = 32
+SMALL_SEED = 7
+
+
+@pytest.fixture(scope="session")
+def synthetic_raw(tmp_path_factory) -> Path:
+    """A small raw folder in the isic-cli layout (contract 1) with marker masks.
+
+    160 images at 64 px, 45 % malignant, a few Indeterminate rows, seed 7 (deterministic).
+    Treat it as read-only: it is shared by the whole session.
+    """
+    from melanoma_exp.data.synth import generate_synthetic
+
+    out = tmp_path_factory.mktemp("synthetic_raw") / "raw"
+    return generate_synthetic(
+        out, n=SMALL_N, size=SMALL_RAW_SIZE, seed=SMALL_SEED, malignant_fraction=0.45, masks=True
+    )
+
+
+def small_data_cfg(raw_dir: Path, prepared_root: Path, **overrides):
+    """The `data` config node for a prepared folder of `raw_dir` (the real conf/data/synthetic.yaml).
+
+    Loads the project's own data config and points it at tmp folders, without composing the rest
+    of the project's config (so a broken model/trainer group cannot break data fixtures).
+    """
+    from omegaconf import OmegaConf
+
+    from melanoma_exp.paths import conf_dir
+
+    cfg = OmegaConf.load(conf_dir() / "data" / "synthetic.yaml")
+    cfg.raw_dir = str(raw_dir)
+    cfg.prepared_root = str(prepared_root)
+    cfg.image_size = SMALL_PREPARED_SIZE
+    cfg.batch_size = 16
+    cfg.shard_size = 64
+    cfg.balance = "none"
+    for key, value in overrides.items():
+        OmegaConf.update(cfg, key, value, merge=False)
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def prepared_small(synthetic_raw, tmp_path_factory) -> Path:
+    """`synthetic_raw` prepared at 32 px (balance none, default 64/16/20 grouped split).
+
+    Returns the prepared folder (contract 2: manifest.json, index.csv, shards/). Read-only.
+    """
+    from melanoma_exp.data.prepare import prepare_dataset
+
+    root = tmp_path_factory.mktemp("prepared_small")
+    return prepare_dataset(small_data_cfg(synthetic_raw, root), progress=False)
+
+
+@pytest.fixture
+def project_tmp(tmp_path) -> list[str]:
+    """Hydra overrides that keep data and outputs of one test inside its tmp_path.
+
+    Use as `compose([*project_tmp, "data.image_size=32", ...])`. `paths.root_dir` stays the
+    checkout (conf/ and experiments/ are read from there).
+    """
+    data_dir = tmp_path / "data"
+    output_dir = tmp_path / "outputs"
+    data_dir.mkdir()
+    output_dir.mkdir()
+    return [f"paths.data_dir={data_dir}", f"paths.output_dir={output_dir}"]
