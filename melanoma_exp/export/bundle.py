@@ -1,0 +1,212 @@
+"""Write the model bundle (contract 4) from a Keras model.
+
+The bundle is everything a consumer needs and nothing implicit: the Keras reference model, a float32
+and a dynamic-range quantized LiteRT model, `model.json` (input spec, labels, threshold,
+recommendation bands, quality-gate thresholds, metrics, intended use, limitations, disclaimer) and a
+human-readable `MODEL_CARD.md`. The serving app and the Android app read only these files.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from melanoma_exp import DISCLAIMER
+
+SCHEMA_VERSION = 1
+LABELS = ["benign", "malignant"]
+FILES = {"keras": "model.keras", "tflite": "model.tflite", "tflite_int8": "model_int8.tflite"}
+
+# Thesis Table 5.1, read on the benign probability of a *benign* verdict; any malignant verdict gets
+# its own advice. Wording leans toward sensitivity and never calls a lesion "safe".
+DEFAULT_BANDS: dict[str, Any] = {
+    "benign": [
+        {
+            "min_benign_probability": 0.90,
+            "level": "likely_benign",
+            "text": "Likely benign. No action is needed now; keep an eye on it and see a doctor "
+            "if it changes, itches or bleeds.",
+        },
+        {
+            "min_benign_probability": 0.80,
+            "level": "monitor",
+            "text": "Probably benign, but the model is less certain. Monitor the mole and retake "
+            "the photo in a few weeks, or sooner if it changes.",
+        },
+        {
+            "min_benign_probability": 0.60,
+            "level": "see_dermatologist",
+            "text": "Uncertain result. Please have the mole checked by a dermatologist.",
+        },
+        {
+            "min_benign_probability": 0.0,
+            "level": "immediate_examination",
+            "text": "Very uncertain result. Please get the mole examined by a doctor or "
+            "dermatologist as soon as possible.",
+        },
+    ],
+    "malignant": {
+        "level": "seek_care",
+        "text": "The model flags this mole as possibly malignant. Retake the photo in good light; "
+        "if the result is still malignant, see a doctor or dermatologist promptly.",
+    },
+    "retake": {
+        "level": "retake_photo",
+        "text": "The photo is not good enough for a reliable result. Retake it in daylight, in "
+        "focus, with the mole filling the centre of the frame.",
+    },
+}
+
+# Image-quality gate thresholds. Tuned on the synthetic set plus blurred, darkened and brightened
+# copies (tests/serving/test_quality.py); serving reads them from model.json.
+DEFAULT_QUALITY_GATE: dict[str, float] = {
+    "min_side_px": 224,
+    "analysis_max_side_px": 512,
+    "blur_min_laplacian_var": 30.0,
+    "dark_max_mean": 45.0,
+    "bright_min_mean": 220.0,
+    "clipped_max_fraction": 0.35,
+}
+
+INTENDED_USE = (
+    "Research and education: a second look at a single skin lesion photographed close up. "
+    "Not for diagnosis, triage or screening decisions; not a medical device."
+)
+
+LIMITATIONS = [
+    "Trained mainly on dermoscopy images from the ISIC archive; phone photos differ in light, "
+    "focus, scale and framing, so accuracy on phone photos is lower and not measured here.",
+    "ISIC images come mostly from fair-skinned patients; performance on darker skin tones is "
+    "unknown and likely worse.",
+    "Only two classes (benign vs malignant); other skin conditions are not recognised.",
+    "A benign result does not rule out melanoma: the model misses some melanomas.",
+    "Not medical advice; not a medical device.",
+]
+
+
+def export_bundle(model: Any, out_dir: str | os.PathLike, *, meta: dict[str, Any]) -> Path:
+    """Write contract 4 for ``model`` into ``out_dir``.
+
+    Args:
+        model: a Keras model taking float32 RGB 0-255 ``(B, H, W, 3)`` and returning the malignant
+            probability ``(B, 1)`` (normalisation is a layer inside the model).
+        out_dir: bundle folder; created if needed, files in it are overwritten.
+        meta: facts about the model: ``name``, ``version``, ``source_run_id``, ``architecture``,
+            ``threshold``, ``test``/``baseline`` metric dicts, ``data`` summary, optional
+            ``bands``, ``quality_gate``, ``resize_method`` overrides.
+
+    Returns:
+        The bundle folder. ``model.json`` is written last, so a folder without it is incomplete.
+    """
+    out = Path(out_dir).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    height, width = input_size(model)
+    model.save(out / FILES["keras"])
+    (out / FILES["tflite"]).write_bytes(convert_to_litert(model, quantize=False))
+    (out / FILES["tflite_int8"]).write_bytes(convert_to_litert(model, quantize=True))
+    spec = build_model_json(meta, height=height, width=width)
+    from melanoma_exp.export.model_card import render_model_card
+
+    (out / "MODEL_CARD.md").write_text(render_model_card(spec), encoding="utf-8")
+    tmp = out / "model.json.tmp"
+    tmp.write_text(json.dumps(spec, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.replace(out / "model.json")
+    return out
+
+
+def input_size(model: Any) -> tuple[int, int]:
+    """Return ``(height, width)`` of a model's fixed RGB input, with a clear error otherwise."""
+    shape = tuple(model.input_shape)
+    if len(shape) != 4 or shape[-1] != 3 or shape[1] is None or shape[2] is None:
+        raise ValueError(
+            f"export needs a model with a fixed RGB input (None, H, W, 3); got input_shape={shape}"
+        )
+    return int(shape[1]), int(shape[2])
+
+
+def convert_to_litert(model: Any, *, quantize: bool) -> bytes:
+    """Convert a Keras model to a LiteRT flatbuffer (float32, or dynamic-range int8 weights)."""
+    import contextlib
+    import io
+
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if quantize:
+        # Dynamic-range: int8 weights, float activations; ~4x smaller, no calibration data needed.
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    # The converter prints the temporary SavedModel's signature to stdout; keep CLI output readable.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return converter.convert()
+
+
+def build_model_json(meta: dict[str, Any], *, height: int, width: int) -> dict[str, Any]:
+    """Assemble the model.json dict (contract 4) from ``meta`` and the model's input size."""
+    threshold = float(meta.get("threshold", 0.5))
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"meta['threshold'] must be in (0, 1), got {threshold}")
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "name": str(meta.get("name", "melanoma-classifier")),
+        "version": str(meta.get("version", "0")),
+        "source_run_id": meta.get("source_run_id"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "architecture": meta.get("architecture"),
+        "labels": list(LABELS),
+        "output": {
+            "type": "sigmoid",
+            "shape": [1, 1],
+            "meaning": "probability that the lesion is malignant (label index 1)",
+        },
+        "input": {
+            "height": height,
+            "width": width,
+            "channels": 3,
+            "color": "RGB",
+            "dtype": "float32",
+            "layout": "NHWC",
+            "value_range": [0.0, 255.0],
+            "resize_method": meta.get("resize_method", "bilinear"),
+            "resize_aspect": meta.get("resize_aspect", "stretch"),
+            "exif_orientation": "apply before resizing",
+            "normalization": "inside the model; feed plain RGB 0-255",
+        },
+        "files": dict(FILES),
+        "decision_threshold": threshold,
+        "recommendation_bands": meta.get("bands") or DEFAULT_BANDS,
+        "quality_gate": {**DEFAULT_QUALITY_GATE, **(meta.get("quality_gate") or {})},
+        "metrics": {"test": _metrics(meta.get("test")), "baseline": _metrics(meta.get("baseline"))},
+        "training_data": meta.get("data") or {},
+        "intended_use": INTENDED_USE,
+        "limitations": list(LIMITATIONS),
+        "disclaimer": DISCLAIMER,
+    }
+
+
+def _metrics(metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """Copy a metrics dict, turning numpy scalars into plain numbers so JSON can hold them."""
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in (metrics or {}).items()}
+
+
+def meta_from_report(report: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """Build export ``meta`` from a training run's ``report.json`` plus registry facts.
+
+    Args:
+        report: the trainer's report (``model``, ``data``, ``threshold``, ``test``, ``baseline``).
+        **extra: ``name``, ``version``, ``source_run_id`` and any override of the result.
+    """
+    model_info = report.get("model") or {}
+    meta = {
+        "architecture": model_info.get("name"),
+        "weights": model_info.get("weights"),
+        "threshold": report.get("threshold", 0.5),
+        "test": report.get("test") or {},
+        "baseline": report.get("baseline") or {},
+        "data": report.get("data") or {},
+        "monitor": report.get("monitor") or {},
+    }
+    meta.update({k: v for k, v in extra.items() if v is not None})
+    return meta

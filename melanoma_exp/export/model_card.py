@@ -1,0 +1,90 @@
+"""Render MODEL_CARD.md from a bundle's model.json: data, metrics vs baseline, limitations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Metrics shown in the card, in this order; sensitivity first because a missed melanoma costs most.
+CARD_METRICS = [
+    ("sensitivity", "Sensitivity (malignant recall)"),
+    ("specificity", "Specificity"),
+    ("auc", "ROC AUC"),
+    ("pr_auc", "PR AUC"),
+    ("accuracy", "Accuracy"),
+    ("precision_malignant", "Precision (malignant)"),
+    ("f2_malignant", "F2 (malignant)"),
+]
+
+
+def _fmt(value: Any) -> str:
+    """Format a metric value for the table (missing → n/a)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:.3f}"
+    return "n/a"
+
+
+def _metrics_table(test: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
+    """Markdown table of the held-out test metrics against the dummy baseline."""
+    rows = ["| Metric | Model | Dummy baseline |", "|---|---|---|"]
+    for key, label in CARD_METRICS:
+        if key in test or key in baseline:
+            rows.append(f"| {label} | {_fmt(test.get(key))} | {_fmt(baseline.get(key))} |")
+    if len(rows) == 2:
+        rows.append("| (no test metrics were recorded for this model) | n/a | n/a |")
+    if "n" in test:
+        rows.append(f"\nTest images: {test['n']}.")
+    return rows
+
+
+def _data_lines(data: dict[str, Any]) -> list[str]:
+    """A few lines on the training data, whatever the report recorded."""
+    if not data:
+        return ["Not recorded in the training report."]
+    return [f"- **{key}**: {value}" for key, value in data.items() if not isinstance(value, dict | list)] + [
+        f"- **{key}**: `{value}`" for key, value in data.items() if isinstance(value, dict | list)
+    ]
+
+
+def render_model_card(spec: dict[str, Any]) -> str:
+    """Return the MODEL_CARD.md text for a model.json dict."""
+    inp = spec["input"]
+    metrics = spec.get("metrics") or {}
+    lines = [
+        f"# Model card: {spec['name']} v{spec['version']}",
+        "",
+        f"> **Not medical advice.** {spec['disclaimer']}",
+        "",
+        "## Model",
+        f"- Architecture: {spec.get('architecture') or 'unknown'}",
+        f"- Source MLflow run: {spec.get('source_run_id') or 'n/a'}",
+        f"- Exported: {spec['created']}",
+        f"- Input: RGB float32 0-255, {inp['height']}x{inp['width']} "
+        f"({inp['resize_method']} resize, EXIF orientation applied first); normalisation is "
+        "inside the model.",
+        f"- Output: probability of malignant; decision threshold {spec['decision_threshold']:.3f}.",
+        "- Files: model.keras (reference), model.tflite (float32), model_int8.tflite "
+        "(dynamic-range quantized, on-device default).",
+        "",
+        "## Intended use",
+        spec["intended_use"],
+        "",
+        "## Training data",
+        *_data_lines(spec.get("training_data") or {}),
+        "",
+        "## Metrics on the held-out test split",
+        *_metrics_table(metrics.get("test") or {}, metrics.get("baseline") or {}),
+        "",
+        "A missed melanoma costs more than a false alarm, so sensitivity is the first number to read.",
+        "",
+        "## Limitations",
+        *[f"- {item}" for item in spec["limitations"]],
+        "",
+        "## Recommendations shown to users",
+        *[
+            f"- benign probability >= {band['min_benign_probability']:.0%}: {band['text']}"
+            for band in spec["recommendation_bands"]["benign"]
+        ],
+        f"- malignant verdict: {spec['recommendation_bands']['malignant']['text']}",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,121 @@
+"""Build a small but real model bundle in seconds: for tests, the Kotlin app's tests and demos.
+
+`python -m melanoma_exp.export.tiny_bundle --out DIR [--size 64]` trains a tiny Keras CNN for a
+few steps on synthetic lesion images and exports it with `export_bundle`, so every consumer of
+contract 4 can be tested against the genuine article without ImageNet weights or ISIC data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+TINY_REPORT_TEST = {"note": "tiny synthetic model for tests; metrics are meaningless"}
+
+
+def synthetic_arrays(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(images uint8 (n, size, size, 3), labels float32 (n,))`` of synthetic lesions.
+
+    Uses the data package's generator (contract 1 layout) when it exists, else draws skin-toned
+    backgrounds with a dark blob that is larger and more irregular for the malignant class.
+    """
+    try:
+        from melanoma_exp.data.synth import generate_synthetic
+    except ImportError:
+        return _fallback_arrays(n, size, seed)
+    import pandas as pd
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory(prefix="tiny-synth-") as tmp:
+        raw = Path(generate_synthetic(Path(tmp) / "raw", n=n, size=size, seed=seed))
+        meta = pd.read_csv(raw / "metadata.csv")
+        images, labels = [], []
+        for row in meta.itertuples():
+            path = next(raw.glob(f"{row.isic_id}.*"))
+            with Image.open(path) as img:
+                images.append(np.asarray(img.convert("RGB").resize((size, size), Image.BILINEAR)))
+            labels.append(1.0 if str(row.diagnosis_1) == "Malignant" else 0.0)
+    return np.stack(images).astype(np.uint8), np.asarray(labels, dtype=np.float32)
+
+
+def _fallback_arrays(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Skin-toned noise with a brown blob; malignant blobs are bigger, darker and blotchy."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    images = np.empty((n, size, size, 3), np.uint8)
+    labels = (np.arange(n) % 2).astype(np.float32)
+    for i in range(n):
+        skin = np.array([205, 160, 130]) + rng.normal(0, 12, 3)
+        img = skin + rng.normal(0, 6, (size, size, 3))
+        radius = 0.15 + 0.12 * labels[i] + rng.uniform(-0.03, 0.03)
+        cy, cx = 0.5 + rng.uniform(-0.1, 0.1, 2)
+        wobble = 1 + 0.25 * labels[i] * np.sin(8 * np.arctan2(yy - cy, xx - cx) + rng.uniform(0, 6))
+        inside = ((yy - cy) ** 2 + (xx - cx) ** 2) < (radius * wobble) ** 2
+        lesion = np.array([110, 70, 50]) * (1 - 0.4 * labels[i]) + rng.normal(0, 20 * labels[i] + 5, 3)
+        img[inside] = lesion + rng.normal(0, 8 + 20 * labels[i], (int(inside.sum()), 3))
+        images[i] = np.clip(img, 0, 255).astype(np.uint8)
+    return images, labels
+
+
+def build_tiny_model(size: int):
+    """A tiny CNN with the bundle's input contract: float32 RGB 0-255 in, sigmoid (B, 1) out."""
+    import keras
+
+    inputs = keras.Input((size, size, 3), dtype="float32", name="image")
+    x = keras.layers.Rescaling(1.0 / 255.0, name="normalize")(inputs)  # normalisation inside
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(x)
+    x = keras.layers.Conv2D(16, 3, strides=2, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="malignant")(x)
+    model = keras.Model(inputs, outputs, name="tiny_cnn")
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy")
+    return model
+
+
+def make_tiny_bundle(out_dir: str | os.PathLike, size: int = 64, *, n: int = 48, epochs: int = 3,
+                     seed: int = 0, version: str = "0") -> Path:
+    """Train the tiny CNN briefly on synthetic images and export a real bundle to ``out_dir``."""
+    import keras
+
+    from melanoma_exp.export.bundle import export_bundle
+
+    keras.utils.set_random_seed(seed)
+    images, labels = synthetic_arrays(n, size, seed)
+    model = build_tiny_model(size)
+    model.fit(images.astype("float32"), labels, epochs=epochs, batch_size=16, verbose=0)
+    meta = {
+        "name": "tiny-test-model",
+        "version": version,
+        "source_run_id": None,
+        "architecture": "tiny_cnn",
+        "threshold": 0.5,
+        "test": dict(TINY_REPORT_TEST),
+        "data": {"source": "synthetic", "images": n, "image_size": size},
+        # Tests and demos use small photos: only the resolution floor is relaxed.
+        "quality_gate": {"min_side_px": size},
+    }
+    return export_bundle(model, out_dir, meta=meta)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry: ``python -m melanoma_exp.export.tiny_bundle --out DIR [--size 64]``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="bundle folder to write")
+    parser.add_argument("--size", type=int, default=64, help="input height and width (default 64)")
+    parser.add_argument("--version", default="0", help="version string written into model.json")
+    args = parser.parse_args(argv)
+    if args.size < 16:
+        parser.error(f"--size must be at least 16, got {args.size}")
+    out = make_tiny_bundle(args.out, args.size, version=args.version)
+    print(f"tiny bundle written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Load a model bundle (contract 4) and run the LiteRT interpreter on preprocessed images."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REQUIRED_KEYS = ("name", "version", "labels", "input", "decision_threshold", "recommendation_bands",
+                 "quality_gate", "disclaimer", "files")
+# Fields of model.json that only matter inside the bundle; GET /v1/model leaves them out.
+INTERNAL_KEYS = ("files", "schema_version")
+
+
+class BundleError(RuntimeError):
+    """The bundle folder is missing, incomplete or inconsistent (a deployment problem)."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the model expects: RGB float32 in ``value_range`` at ``height`` x ``width``."""
+
+    height: int
+    width: int
+    resize_method: str
+    value_range: tuple[float, float]
+
+
+def load_model_json(bundle_dir: Path) -> dict[str, Any]:
+    """Read and check ``model.json``; errors name the folder and the missing key."""
+    path = Path(bundle_dir) / "model.json"
+    if not path.is_file():
+        raise BundleError(
+            f"no model bundle at {bundle_dir} (missing model.json). Export one with "
+            "`melanoma export models:/NAME@champion --out DIR` or build a test bundle with "
+            "`python -m melanoma_exp.export.tiny_bundle --out DIR`."
+        )
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{path} is not valid JSON: {exc}") from exc
+    missing = [key for key in REQUIRED_KEYS if key not in spec]
+    if missing:
+        raise BundleError(f"{path} lacks required keys: {', '.join(missing)}")
+    inp = spec["input"]
+    if inp.get("channels") != 3 or inp.get("color") != "RGB":
+        raise BundleError(f"{path}: serving supports RGB 3-channel input only, got {inp}")
+    return spec
+
+
+def input_spec(spec: dict[str, Any]) -> InputSpec:
+    """The input section of model.json as a typed object."""
+    inp = spec["input"]
+    low, high = inp.get("value_range", [0.0, 255.0])
+    return InputSpec(int(inp["height"]), int(inp["width"]), str(inp.get("resize_method", "bilinear")),
+                     (float(low), float(high)))
+
+
+def public_view(spec: dict[str, Any]) -> dict[str, Any]:
+    """model.json minus the bundle-internal fields (for GET /v1/model)."""
+    return {key: value for key, value in spec.items() if key not in INTERNAL_KEYS}
+
+
+class LiteRTModel:
+    """One LiteRT interpreter, loaded once and shared; a lock serialises calls (not thread-safe)."""
+
+    def __init__(self, bundle_dir: Path, spec: dict[str, Any], *, variant: str = "float", threads: int = 2):
+        from ai_edge_litert.interpreter import Interpreter
+
+        file_key = "tflite" if variant == "float" else "tflite_int8"
+        path = Path(bundle_dir) / spec["files"][file_key]
+        if not path.is_file():
+            raise BundleError(f"bundle file {path} is missing (model.json files.{file_key})")
+        self.path = path
+        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        self.interpreter.allocate_tensors()
+        self._input = self.interpreter.get_input_details()[0]
+        self._output = self.interpreter.get_output_details()[0]
+        self._lock = threading.Lock()
+        expected = input_spec(spec)
+        shape = tuple(int(d) for d in self._input["shape"])
+        if shape[1:] != (expected.height, expected.width, 3):
+            raise BundleError(f"{path} takes input shape {shape}, model.json says "
+                              f"{expected.height}x{expected.width}x3")
+
+    def predict(self, image: np.ndarray) -> float:
+        """Return the malignant probability for one image ``(H, W, 3)`` float32 0-255."""
+        batch = np.ascontiguousarray(image[np.newaxis], dtype=np.float32)
+        with self._lock:
+            self.interpreter.set_tensor(self._input["index"], batch)
+            self.interpreter.invoke()
+            out = self.interpreter.get_tensor(self._output["index"])
+        return float(np.clip(out.reshape(-1)[0], 0.0, 1.0))
