@@ -1,0 +1,61 @@
+"""Calibration: temperature scaling fixes a deliberately over-confident model."""
+
+import numpy as np
+import pytest
+from scipy.special import expit, logit
+from sklearn.metrics import roc_auc_score
+
+from melanoma_exp.clinical.calibration import (
+    apply_temperature,
+    calibrate,
+    calibration_metrics,
+    expected_calibration_error,
+    fit_temperature,
+    plot_reliability,
+    threshold_after_temperature,
+)
+
+
+def overconfident(n, seed, sharpness=3.0):
+    """Labels drawn from true probabilities; the 'model' reports logit * sharpness (over-confident)."""
+    rng = np.random.default_rng(seed)
+    true_p = expit(rng.normal(0, 1.2, n))
+    y = (rng.random(n) < true_p).astype(int)
+    return y, expit(sharpness * logit(true_p))
+
+
+def test_temperature_scaling_lowers_ece_of_overconfident_model(tmp_path):
+    y_val, p_val = overconfident(2000, seed=0)
+    y_test, p_test = overconfident(2000, seed=1)
+    result = calibrate(y_val, p_val, y_test, p_test)
+    # The model's logits are 3x too large, so the fitted temperature is close to 3.
+    assert result["temperature"] == pytest.approx(3.0, rel=0.2)
+    assert result["after"]["ece"] < 0.5 * result["before"]["ece"]
+    assert result["after"]["brier"] < result["before"]["brier"]
+    assert result["after"]["log_loss"] < result["before"]["log_loss"]
+    # Monotonic: ranking (AUC) unchanged.
+    calibrated = apply_temperature(p_test, result["temperature"])
+    assert roc_auc_score(y_test, calibrated) == pytest.approx(roc_auc_score(y_test, p_test))
+    png = plot_reliability(y_test, p_test, calibrated, tmp_path / "reliability.png")
+    assert png.stat().st_size > 5000
+
+
+def test_calibrated_model_gets_temperature_near_one():
+    y, p = overconfident(3000, seed=2, sharpness=1.0)
+    assert fit_temperature(y, p) == pytest.approx(1.0, abs=0.15)
+    assert calibration_metrics(y, p)["ece"] < 0.05
+
+
+def test_ece_matches_bin_definition():
+    # Two bins hit: 0.15 (3 cases, 1 positive) and 0.85 (1 case, positive).
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0.15, 0.15, 0.15, 0.85])
+    expected = 3 / 4 * abs(1 / 3 - 0.15) + 1 / 4 * abs(1 - 0.85)
+    assert expected_calibration_error(y, p, n_bins=10) == pytest.approx(expected)
+
+
+def test_threshold_moves_with_temperature_so_verdicts_do_not_change():
+    y, p = overconfident(500, seed=3)
+    t = 0.3
+    cal_t = threshold_after_temperature(t, 3.0)
+    np.testing.assert_array_equal(p >= t, apply_temperature(p, 3.0) >= cal_t - 1e-12)
