@@ -143,3 +143,19 @@ def open_study(sweep_cfg: Any, *, create: bool = False, heartbeat: bool = False)
         return optuna.load_study(study_name=str(name), storage=storage, sampler=sampler, pruner=pruner)
     except KeyError as exc:
         raise KeyError(f"No Optuna study {name!r} in {sweep_cfg.get('storage')}") from exc
+
+
+def reseed_for_trial(sampler, seed: int | None, number: int) -> None:
+    """Reseed the sampler's random state from (seed, trial number) right before a trial samples.
+
+    With one fixed seed, two workers would draw the same random start-up parameters; deriving the
+    state from the trial number keeps a sweep reproducible and makes every trial differ.
+    Uses the samplers' `_rng` (Optuna's LazyRandomState): there is no public per-trial seed.
+    """
+    if seed is None:
+        return
+    value = (int(seed) * 1_000_003 + int(number)) % 2**32
+    for owner in (sampler, getattr(sampler, "_random_sampler", None)):
+        state = getattr(owner, "_rng", None)
+        if state is not None and hasattr(state, "rng"):
+            state.rng.seed(value)
