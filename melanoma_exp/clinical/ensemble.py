@@ -54,7 +54,7 @@ def build_ensemble(members, weights: Sequence[float] | None = None, name: str = 
     # Each member is wrapped under a unique name: two copies of one registered model have the
     # same layer names, which a functional model would reject.
     outputs = [
-        keras.Model(m.inputs, m.outputs, name=f"member_{i}")(inputs) for i, m in enumerate(members)
+        keras.Model(m.inputs[0], m.outputs[0], name=f"member_{i}")(inputs) for i, m in enumerate(members)
     ]
     if len(outputs) == 1:
         return keras.Model(inputs, outputs[0], name=name)
