@@ -1,0 +1,133 @@
+"""tf.data input pipeline over a prepared dataset's shards (contract 2 -> model input).
+
+Output: `(images, labels)` with images float32 RGB in **0..255**, shape (B, S, S, 3), and labels
+float32 (B,), 1 = malignant. The pipeline never normalises: each backbone's preprocessing is a layer
+inside the model (EfficientNetV2 takes 0..255 as is; ResNetV2/DenseNet get their `preprocess_input`
+as a layer), so training, export, serving and the app all feed plain 0..255 RGB.
+
+Training datasets: shard order and records shuffled with `seed` (a new order each epoch, the same
+sequence of orders on every run), batched, parsed in parallel, augmented per batch with stateless
+ops, prefetched. Keras iterates the finite dataset once per epoch. `balance="oversample"` draws
+benign and malignant equally often (epoch length unchanged). Eval datasets keep index.csv order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from melanoma_exp.data.augment import augment_batch, augment_settings
+from melanoma_exp.data.prepare import INDEX, read_manifest
+from melanoma_exp.data.shards import parse_batch
+from melanoma_exp.data.split import SPLITS
+
+SHUFFLE_BUFFER = 4096
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"Unknown split {split!r}. Known: {', '.join(SPLITS)}")
+
+
+def load_split_index(prepared_dir, split: str) -> pd.DataFrame:
+    """Rows of index.csv for `split`, in the order an eval dataset yields them."""
+    _check_split(split)
+    frame = pd.read_csv(Path(prepared_dir) / INDEX, dtype=str, keep_default_na=False)
+    frame["label"] = frame["label"].astype(int)
+    return frame[frame["split"] == split].reset_index(drop=True)
+
+
+def class_weight(prepared_dir, balance: str) -> dict[int, float] | None:
+    """Keras `class_weight` for `balance="class_weight"` (inverse train frequency), else None.
+
+    Weights are n / (2 * n_class), so a balanced set gets 1.0 for both classes.
+    """
+    if balance != "class_weight":
+        return None
+    counts = read_manifest(prepared_dir)["counts"]["train"]
+    total = counts["benign"] + counts["malignant"]
+    return {0: total / (2 * counts["benign"]), 1: total / (2 * counts["malignant"])}
+
+
+def _records(files: list[str], training: bool, seed: int):
+    """Serialized records of the split's shards (shuffled shards when training)."""
+    import tensorflow as tf
+
+    if not training:
+        return tf.data.TFRecordDataset(files)
+    shard_ds = tf.data.Dataset.from_tensor_slices(files)
+    shard_ds = shard_ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    return shard_ds.interleave(
+        tf.data.TFRecordDataset, cycle_length=min(4, len(files)), block_length=16,
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+    )
+
+
+def _oversampled(records, n_examples: int, seed: int):
+    """Equal draws of both classes, `n_examples` records per epoch."""
+    import tensorflow as tf
+
+    def label_of(serialized):
+        spec = {"label": tf.io.FixedLenFeature([], tf.int64)}
+        return tf.io.parse_single_example(serialized, spec)["label"]
+
+    per_class = [
+        records.filter(lambda r, c=c: tf.equal(label_of(r), c))
+        .shuffle(SHUFFLE_BUFFER, seed=seed + c, reshuffle_each_iteration=True)
+        .repeat()
+        for c in (0, 1)
+    ]
+    mixed = tf.data.Dataset.sample_from_datasets(per_class, weights=[0.5, 0.5], seed=seed)
+    return mixed.take(n_examples)
+
+
+def make_dataset(
+    prepared_dir, split: str, *, batch_size: int, training: bool, augment=None, seed: int = 0,
+    balance: str = "none",
+):
+    """A `tf.data.Dataset` of `(images float32 (B,S,S,3) 0..255, labels float32 (B,))`.
+
+    Args:
+        prepared_dir: a folder written by `prepare_dataset`.
+        split: "train", "val" or "test".
+        batch_size: images per batch (the last batch may be smaller).
+        training: shuffle + augment (+ oversample); False keeps index.csv order, no augmentation.
+        augment: the `data.augment` mapping (None or empty = no augmentation).
+        seed: shuffling and augmentation seed; the same seed gives the same batches.
+        balance: `data.balance`; only "oversample" changes the dataset (class weights are
+            returned by `class_weight`, undersampling happened in prepare).
+    """
+    import tensorflow as tf
+
+    _check_split(split)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    manifest = read_manifest(prepared_dir)
+    size = int(manifest["image_size"])
+    files = [str(Path(prepared_dir) / name) for name in manifest["shards"][split]]
+    n_examples = int(manifest["counts"][split]["total"])
+    settings = augment_settings(augment) if training else augment_settings(None)
+
+    ds = _records(files, training, seed)
+    if training and balance == "oversample":
+        ds = _oversampled(ds, n_examples, seed)
+    elif training:
+        ds = ds.shuffle(min(SHUFFLE_BUFFER, max(1, n_examples)), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+
+    def to_model_input(serialized):
+        images, labels = parse_batch(serialized, size)
+        return tf.cast(images, tf.float32), tf.cast(labels, tf.float32)
+
+    ds = ds.map(to_model_input, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if training and any(settings.values()):
+        # One fresh random seed per batch per epoch, from a seeded stream: reproducible, not repeated.
+        batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip(ds, batch_seeds).map(
+            lambda batch, s: (augment_batch(batch[0], s, settings), batch[1]),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+        )
+    options = tf.data.Options()
+    options.deterministic = True
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

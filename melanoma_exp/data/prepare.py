@@ -1,0 +1,297 @@
+"""Raw isic-cli folder -> prepared dataset (contract 2): clean, balance, grouped split, resize once.
+
+    prepared_root/<source>-<size>px-<balance>-<fingerprint>/
+        manifest.json   settings, counts per split and class, exclusions with reasons and ids
+        index.csv       isic_id, label, split, group, then the metadata columns (dataset order)
+        shards/         <split>-NNNNN-of-NNNNN.tfrecord, raw uint8 pixels (see shards.py)
+
+The folder name carries a fingerprint of the inputs (metadata.csv content, every image's name,
+size and mtime) and of the settings that change the prepared content, so a second run with the same
+inputs finds the folder and does nothing, and a run with changed inputs writes a new folder.
+`data.balance` = class_weight / oversample / none all share one prepared folder (those are applied
+at training time); only `undersample` changes what is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from melanoma_exp.data.imageops import RESIZE_POLICY, load_resized
+from melanoma_exp.data.layout import (
+    CLASS_NAMES,
+    LABELS,
+    METADATA_FILE,
+    RawDataError,
+    check_image_file,
+    find_image,
+    read_metadata,
+)
+from melanoma_exp.data.shards import RECORD_FORMAT, write_shards
+from melanoma_exp.data.split import (
+    SPLITS,
+    SplitError,
+    assign_groups,
+    grouped_stratified_split,
+    split_fractions,
+    undersample,
+)
+
+FORMAT_VERSION = 1
+BALANCE_METHODS = ("undersample", "class_weight", "oversample", "none")
+MANIFEST = "manifest.json"
+INDEX = "index.csv"
+
+
+def _settings(data_cfg) -> dict:
+    """The resolved settings that decide the prepared content, validated with named errors."""
+    from omegaconf import DictConfig, OmegaConf
+
+    cfg = OmegaConf.to_container(data_cfg, resolve=True) if isinstance(data_cfg, DictConfig) else data_cfg
+    balance = cfg.get("balance", "none")
+    if balance not in BALANCE_METHODS:
+        raise ValueError(f"Unknown data.balance {balance!r}. Known: {', '.join(BALANCE_METHODS)}")
+    size = int(cfg["image_size"])
+    if size < 8:
+        raise ValueError(f"data.image_size must be >= 8, got {size}")
+    split = cfg.get("split") or {}
+    fractions = split_fractions(float(split.get("val", 0.16)), float(split.get("test", 0.20)))
+    return {
+        "source": str(cfg.get("source", "custom")),
+        "raw_dir": str(Path(cfg["raw_dir"]).expanduser().resolve()),
+        "prepared_root": str(Path(cfg["prepared_root"]).expanduser().resolve()),
+        "image_size": size,
+        "undersample": balance == "undersample",
+        "benign_fraction": float(cfg.get("benign_fraction", 0.54)) if balance == "undersample" else None,
+        "fractions": fractions,
+        "group_by": str(split.get("group_by", "lesion_id")),
+        "seed": int(cfg.get("seed", 0)),
+        "shard_size": int(cfg.get("shard_size", 1024)),
+    }
+
+
+def _fingerprint(raw_dir: Path, metadata: pd.DataFrame, settings: dict) -> str:
+    """Hash of metadata.csv, each listed image's (name, size, mtime) and the content settings."""
+    digest = hashlib.sha256()
+    digest.update((raw_dir / METADATA_FILE).read_bytes())
+    for isic_id in metadata["isic_id"]:
+        path = find_image(raw_dir, isic_id)
+        stat = path.stat() if path else None
+        digest.update(f"{isic_id}|{path.name if path else ''}|{stat and stat.st_size}|"
+                      f"{stat and stat.st_mtime_ns}\n".encode())
+    content = {k: v for k, v in settings.items() if k not in ("raw_dir", "prepared_root")}
+    digest.update(json.dumps({"format": FORMAT_VERSION, **content}, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _label_exclusions(metadata: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """Keep Benign/Malignant rows; the rest by reason (indeterminate_label, missing_label, ...)."""
+    excluded: dict[str, list[str]] = {}
+    diagnosis = metadata["diagnosis_1"].fillna("").str.strip()
+    for reason, mask in (
+        ("indeterminate_label", diagnosis == "Indeterminate"),
+        ("missing_label", diagnosis == ""),
+        ("other_label", ~diagnosis.isin([*LABELS, "Indeterminate", ""])),
+    ):
+        if mask.any():
+            excluded[reason] = list(metadata.loc[mask, "isic_id"])
+    kept = metadata[diagnosis.isin(list(LABELS))].copy()
+    kept.insert(1, "label", diagnosis[kept.index].map(LABELS).astype(int))
+    return kept, excluded
+
+
+def _decode_all(raw_dir: Path, ids: list[str], size: int, store: np.ndarray, progress: bool):
+    """Check, hash and decode every image into `store`; returns (reasons, sha1 digests)."""
+    from tqdm.auto import tqdm
+
+    def work(i: int):
+        path = find_image(raw_dir, ids[i])
+        reason = check_image_file(path) if path is None or path.stat().st_size == 0 else None
+        if reason:
+            return reason, None
+        data = path.read_bytes()
+        try:
+            store[i] = load_resized(path, size)
+        except Exception:  # noqa: BLE001 - any decoder failure: the file is unusable
+            return "undecodable_file", None
+        return None, hashlib.sha1(data).hexdigest()
+
+    # Pillow releases the GIL while decoding, so threads scale over cores.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        results = list(tqdm(pool.map(work, range(len(ids))), total=len(ids), desc="decode+resize",
+                            unit="img", disable=not progress))
+    return [r for r, _ in results], [h for _, h in results]
+
+
+def _clean(raw_dir: Path, settings: dict, store_path: Path, progress: bool):
+    """Labels, files, duplicates -> (kept frame with row positions in `store`, exclusions, store)."""
+    metadata = read_metadata(raw_dir)
+    labelled, excluded = _label_exclusions(metadata)
+    ids = list(labelled["isic_id"])
+    size = settings["image_size"]
+    store = np.lib.format.open_memmap(store_path, mode="w+", dtype=np.uint8,
+                                      shape=(max(1, len(ids)), size, size, 3))
+    reasons, digests = _decode_all(raw_dir, ids, size, store, progress)
+    keep = np.ones(len(ids), dtype=bool)
+    first_seen: dict[str, str] = {}
+    for i, (reason, digest) in enumerate(zip(reasons, digests, strict=True)):
+        if reason is None and digest in first_seen:
+            reason = "duplicate_file"  # an exact copy of an earlier row's file: keep the first
+        elif reason is None:
+            first_seen[digest] = ids[i]
+        if reason:
+            keep[i] = False
+            excluded.setdefault(reason, []).append(ids[i])
+    labelled["_row"] = np.arange(len(ids))
+    kept = labelled[keep]
+    for label, name in enumerate(CLASS_NAMES):
+        if not (kept["label"] == label).any():
+            raise RawDataError(
+                f"zero {name} images left in {raw_dir / METADATA_FILE} after cleaning "
+                f"(excluded: {', '.join(f'{k}={len(v)}' for k, v in excluded.items()) or 'none'}); "
+                "a classifier needs both classes"
+            )
+    return kept, excluded, store
+
+
+def _balance_and_split(kept: pd.DataFrame, settings: dict, excluded: dict) -> pd.DataFrame:
+    """Undersample (when configured), then assign groups and grouped stratified splits."""
+    if settings["undersample"]:
+        mask = undersample(kept["label"].to_numpy(), settings["benign_fraction"], settings["seed"])
+        if (~mask).any():
+            excluded["undersampled_benign"] = list(kept.loc[~mask, "isic_id"])
+        kept = kept[mask]
+    kept = kept.copy()
+    kept.insert(2, "group", assign_groups(kept, settings["group_by"]))
+    kept.insert(2, "split", grouped_stratified_split(
+        kept["label"].to_numpy(), kept["group"].to_numpy(), settings["fractions"], settings["seed"]))
+    for split in SPLITS:
+        for label, name in enumerate(CLASS_NAMES):
+            if not ((kept["split"] == split) & (kept["label"] == label)).any():
+                raise SplitError(
+                    f"split {split!r} got no {name} images ({len(kept)} images in "
+                    f"{kept['group'].nunique()} groups): too little data for data.split "
+                    f"val={settings['fractions']['val']}, test={settings['fractions']['test']}"
+                )
+    order = {s: i for i, s in enumerate(SPLITS)}
+    return kept.sort_values("split", key=lambda s: s.map(order), kind="stable")
+
+
+def _counts(index: pd.DataFrame) -> dict:
+    """Images per split and class."""
+    out = {}
+    for split in SPLITS:
+        rows = index[index["split"] == split]
+        out[split] = {name: int((rows["label"] == i).sum()) for i, name in enumerate(CLASS_NAMES)}
+        out[split]["total"] = len(rows)
+    return out
+
+
+def _write(staging: Path, index: pd.DataFrame, store: np.ndarray, settings: dict,
+           excluded: dict, fingerprint: str, progress: bool) -> None:
+    """Shards, index.csv and manifest.json into the staging folder."""
+    from tqdm.auto import tqdm
+
+    shards = {}
+    bar = tqdm(total=len(index), desc="writing shards", unit="img", disable=not progress)
+    for split in SPLITS:
+        rows = index[index["split"] == split]
+
+        def records(rows=rows):
+            for isic_id, label, row in zip(rows["isic_id"], rows["label"], rows["_row"], strict=True):
+                bar.update()
+                yield isic_id, int(label), store[row]
+
+        shards[split] = write_shards(staging, split, records(), len(rows), settings["shard_size"])
+    bar.close()
+    index.drop(columns="_row").to_csv(staging / INDEX, index=False)
+    manifest = {
+        "format": FORMAT_VERSION,
+        "source": settings["source"],
+        "raw_dir": settings["raw_dir"],
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "fingerprint": fingerprint,
+        "image_size": settings["image_size"],
+        "channels": 3, "color": "RGB", "dtype": "uint8", "value_range": [0, 255],
+        "resize": RESIZE_POLICY,
+        "seed": settings["seed"],
+        "balance": {"undersample": settings["undersample"], "benign_fraction": settings["benign_fraction"],
+                    "note": "class_weight and oversample are applied at training time"},
+        "split": {**settings["fractions"], "group_by": settings["group_by"]},
+        "counts": _counts(index),
+        "total": len(index),
+        "excluded": {k: {"count": len(v), "ids": v} for k, v in sorted(excluded.items())},
+        "excluded_total": sum(len(v) for k, v in excluded.items()),
+        "shards": shards,
+        "record_format": RECORD_FORMAT,
+        "labels": list(CLASS_NAMES),
+    }
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf8")
+
+
+def prepared_folder_name(settings: dict, fingerprint: str) -> str:
+    """`<source>-<size>px-<undersample|all>-<fingerprint[:12]>`."""
+    kept = "undersample" if settings["undersample"] else "all"
+    return f"{settings['source']}-{settings['image_size']}px-{kept}-{fingerprint[:12]}"
+
+
+def prepare_dataset(data_cfg, progress: bool = True) -> Path:
+    """Prepare the raw folder `data_cfg.raw_dir` (contract 1) into a prepared folder (contract 2).
+
+    Args:
+        data_cfg: the composed `cfg.data` node (or a plain dict with the same keys).
+        progress: show progress bars.
+
+    Returns:
+        The prepared folder. If it already exists for these inputs and settings, nothing is done.
+
+    Raises:
+        RawDataError: no metadata.csv / diagnosis_1 column, or a class with zero images.
+        SplitError: split fractions out of range or a split without one of the classes.
+        ValueError: unknown balance method or bad image size.
+    """
+    settings = _settings(data_cfg)
+    raw_dir = Path(settings["raw_dir"])
+    metadata = read_metadata(raw_dir)
+    fingerprint = _fingerprint(raw_dir, metadata, settings)
+    root = Path(settings["prepared_root"])
+    final = root / prepared_folder_name(settings, fingerprint)
+    if (final / MANIFEST).is_file():
+        if progress:
+            print(f"prepared dataset is up to date: {final}")
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".staging-{final.name}-", dir=root))
+    try:
+        kept, excluded, store = _clean(raw_dir, settings, staging / "pixels.npy", progress)
+        index = _balance_and_split(kept, settings, excluded)
+        _write(staging, index, store, settings, excluded, fingerprint, progress)
+        del store
+        (staging / "pixels.npy").unlink()
+        try:
+            staging.rename(final)  # atomic: readers never see a half-written folder
+        except OSError:
+            if not (final / MANIFEST).is_file():  # lost a race only if the other writer finished
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def read_manifest(prepared_dir: Path) -> dict:
+    """Load a prepared folder's manifest.json, with a clear error when it is not one."""
+    path = Path(prepared_dir) / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{prepared_dir} is not a prepared dataset (no {MANIFEST}); run `melanoma data prepare`"
+        )
+    return json.loads(path.read_text(encoding="utf8"))
