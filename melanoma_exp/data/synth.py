@@ -355,3 +355,23 @@ def _write_metadata(out: Path, rows: list[dict]) -> None:
         "no person is depicted.\n",
         encoding="utf8",
     )
+
+
+def ensure_synthetic_raw(data_cfg, progress: bool = True) -> Path | None:
+    """Generate `data.raw_dir` from `data.synth` when the source is synthetic and it is missing.
+
+    Returns the raw folder when it was generated, else None (real data is never generated).
+    """
+    from omegaconf import DictConfig, OmegaConf
+
+    cfg = OmegaConf.to_container(data_cfg, resolve=True) if isinstance(data_cfg, DictConfig) else data_cfg
+    raw_dir = Path(cfg["raw_dir"])
+    if cfg.get("source") != "synthetic" or (raw_dir / "metadata.csv").is_file() or not cfg.get("synth"):
+        return None
+    s = cfg["synth"]
+    if progress:
+        print(f"generating synthetic raw data ({s['n']} images, {s['size']} px) in {raw_dir}")
+    return generate_synthetic(raw_dir, n=int(s["n"]), size=s["size"], seed=int(s.get("seed", 0)),
+                              malignant_fraction=float(s.get("malignant_fraction", 0.45)),
+                              shortcut=float(s.get("shortcut", 0.0)), masks=bool(s.get("masks", False)),
+                              progress=progress)

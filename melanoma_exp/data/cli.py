@@ -1,0 +1,106 @@
+"""`melanoma data synth|download|validate|prepare`: the data sub-commands of the console script.
+
+Heavy imports happen inside the command functions so `melanoma --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    """Add `data` and its sub-commands to the top-level parser."""
+    data = subparsers.add_parser("data", help="synthesise, download, validate and prepare datasets",
+                                 description="Raw data (isic-cli layout) and prepared datasets.")
+    sub = data.add_subparsers(dest="data_command", metavar="COMMAND")
+    data.set_defaults(func=lambda args: data.print_help() or 2)
+
+    synth = sub.add_parser("synth", help="write a synthetic dataset in isic-cli's layout",
+                           description="Synthetic dermoscopy-like images (ABCD rule) + metadata.csv.")
+    synth.add_argument("--out", required=True, type=Path, help="output folder")
+    synth.add_argument("--n", type=int, default=600, help="number of images (default 600)")
+    synth.add_argument("--size", default="128",
+                       help="square side in px (64) or WIDTHxHEIGHT (1024x768); default 128")
+    synth.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    synth.add_argument("--malignant-fraction", type=float, default=0.45,
+                       help="share of malignant among labelled images (default 0.45)")
+    synth.add_argument("--shortcut", type=float, default=0.0,
+                       help="probability of a marker sticker on malignant images (default 0)")
+    synth.add_argument("--masks", action="store_true", help="also write masks/<isic_id>.png (stickers)")
+    synth.set_defaults(func=cmd_synth)
+
+    download = sub.add_parser("download", help="download ISIC images with isic-cli and validate them",
+                              description="Wraps `isic image download` (non-interactive), then "
+                              "checks every metadata.csv row against the files on disk.")
+    download.add_argument("--out", type=Path, default=Path("data/isic/raw"),
+                          help="output folder (default data/isic/raw)")
+    download.add_argument("--limit", type=int, default=None, help="at most N images (default: all)")
+    from melanoma_exp.data.isic import DEFAULT_SEARCH
+
+    download.add_argument("--search", default=DEFAULT_SEARCH,
+                          help=f"ISIC search query (default: {DEFAULT_SEARCH!r}; '' = no filter)")
+    download.add_argument("--collections", default=None, help="comma-separated ISIC collection ids")
+    download.add_argument("--print-command", action="store_true",
+                          help="print the isic-cli command line and exit")
+    download.set_defaults(func=cmd_download)
+
+    validate = sub.add_parser("validate", help="check a raw folder's files against its metadata.csv")
+    validate.add_argument("raw_dir", type=Path, help="folder in isic-cli's layout")
+    validate.set_defaults(func=cmd_validate)
+
+    prepare = sub.add_parser("prepare", help="clean, balance, split and shard a raw folder",
+                             description="Compose the config (conf/, Hydra overrides such as "
+                             "data=isic data.image_size=224) and write a prepared dataset.")
+    prepare.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data=isic data.balance=none")
+    prepare.set_defaults(func=cmd_prepare)
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from melanoma_exp.data.synth import generate_synthetic
+
+    out = generate_synthetic(args.out, n=args.n, size=args.size, seed=args.seed,
+                             malignant_fraction=args.malignant_fraction, shortcut=args.shortcut,
+                             masks=args.masks, progress=True)
+    print(f"wrote {args.n} synthetic images + metadata.csv to {out}")
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from melanoma_exp.data import isic
+
+    if args.print_command:
+        print(shlex.join(isic.download_command(args.out, args.limit, args.search, args.collections)))
+        return 0
+    report = isic.download(args.out, args.limit, args.search, args.collections)
+    return _print_report(report, args.out)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from melanoma_exp.data.layout import validate_raw
+
+    return _print_report(validate_raw(args.raw_dir, progress=True), args.raw_dir)
+
+
+def _print_report(report, raw_dir) -> int:
+    print(report.summary())
+    if report.bad:
+        print(f"{report.bad} image(s) unusable in {raw_dir}: re-run the download to fetch missing "
+              "ones; prepare excludes the rest and lists them in manifest.json", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from melanoma_exp.config import compose
+    from melanoma_exp.data.prepare import prepare_dataset
+    from melanoma_exp.data.summary import describe_prepared
+    from melanoma_exp.data.synth import ensure_synthetic_raw
+
+    cfg = compose(args.overrides)
+    ensure_synthetic_raw(cfg.data)
+    folder = prepare_dataset(cfg.data)
+    print(describe_prepared(folder))
+    return 0
