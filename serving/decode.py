@@ -133,13 +133,28 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img
 
 
-def to_model_input(image: Image.Image, *, height: int, width: int, resize_method: str) -> np.ndarray:
-    """Resize an RGB image to the model's input and return float32 0-255 ``(height, width, 3)``."""
+def to_model_input(image: Image.Image, *, height: int, width: int, resize_method: str,
+                   resize_aspect: str = "center_crop") -> np.ndarray:
+    """Crop/resize an RGB image to the model's input; float32 0-255 ``(height, width, 3)``.
+
+    ``center_crop`` takes the centred box of the model's aspect ratio first, exactly as the data
+    pipeline does (`melanoma_exp.data.imageops.crop_resize`), so both see the same pixels.
+    """
     resample = _RESAMPLE.get(resize_method)
     if resample is None:
         raise ValueError(f"model.json input.resize_method {resize_method!r} is not one of {sorted(_RESAMPLE)}")
-    resized = image if image.size == (width, height) else image.resize((width, height), resample)
-    return np.asarray(resized, dtype=np.float32)
+    w, h = image.size
+    box = (0, 0, w, h)
+    if resize_aspect == "center_crop":
+        if w * height > h * width:  # too wide: trim the sides
+            side_w = max(1, h * width // height)
+            box = ((w - side_w) // 2, 0, (w - side_w) // 2 + side_w, h)
+        else:  # too tall: trim top and bottom
+            side_h = max(1, w * height // width)
+            box = (0, (h - side_h) // 2, w, (h - side_h) // 2 + side_h)
+    if image.size == (width, height):
+        return np.asarray(image, dtype=np.float32)
+    return np.asarray(image.resize((width, height), resample, box=box), dtype=np.float32)
 
 
 def _known_other_format(data: bytes) -> str | None:

@@ -27,6 +27,7 @@ class InputSpec:
     height: int
     width: int
     resize_method: str
+    resize_aspect: str
     value_range: tuple[float, float]
 
 
@@ -56,8 +57,11 @@ def input_spec(spec: dict[str, Any]) -> InputSpec:
     """The input section of model.json as a typed object."""
     inp = spec["input"]
     low, high = inp.get("value_range", [0.0, 255.0])
+    aspect = str(inp.get("resize_aspect", "center_crop"))
+    if aspect not in ("center_crop", "stretch"):
+        raise BundleError(f"model.json input.resize_aspect must be center_crop or stretch, got {aspect!r}")
     return InputSpec(int(inp["height"]), int(inp["width"]), str(inp.get("resize_method", "bilinear")),
-                     (float(low), float(high)))
+                     aspect, (float(low), float(high)))
 
 
 def public_view(spec: dict[str, Any]) -> dict[str, Any]:

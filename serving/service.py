@@ -40,7 +40,8 @@ class LesionService:
         decoded = decode_image(data, min_side=self.decode_side, max_pixels=self.settings.max_pixels)
         quality = assess_quality(decoded.image, decoded.original_size, self.gate)
         pixels = to_model_input(decoded.image, height=self.input.height, width=self.input.width,
-                                resize_method=self.input.resize_method)
+                                resize_method=self.input.resize_method,
+                                resize_aspect=self.input.resize_aspect)
         p_malignant = self.model.predict(pixels)
         label, advice = recommend(p_malignant, self.threshold, self.spec["recommendation_bands"],
                                   quality.issues)

@@ -60,13 +60,15 @@ DEFAULT_BANDS: dict[str, Any] = {
     },
 }
 
-# Image-quality gate thresholds. Tuned on the synthetic set plus blurred, darkened and brightened
-# copies (tests/serving/test_quality.py); serving reads them from model.json.
+# Image-quality gate thresholds, tuned on the synthetic set (1024x768) plus blurred, darkened and
+# brightened copies (tests/serving/test_quality.py); serving and the app read them from model.json.
+# The darkness floor sits below the darkest skin tone (Fitzpatrick VI) in that set, so dark skin is
+# not mistaken for an under-exposed photo.
 DEFAULT_QUALITY_GATE: dict[str, float] = {
     "min_side_px": 224,
     "analysis_max_side_px": 512,
-    "blur_min_laplacian_var": 30.0,
-    "dark_max_mean": 45.0,
+    "blur_min_laplacian_var": 15.0,
+    "dark_max_mean": 40.0,
     "bright_min_mean": 220.0,
     "clipped_max_fraction": 0.35,
 }
@@ -169,8 +171,11 @@ def build_model_json(meta: dict[str, Any], *, height: int, width: int) -> dict[s
             "dtype": "float32",
             "layout": "NHWC",
             "value_range": [0.0, 255.0],
+            # Same policy as the data pipeline (melanoma_exp.data.imageops): centre square crop,
+            # then Pillow's bilinear resize, which antialiases when shrinking.
             "resize_method": meta.get("resize_method", "bilinear"),
-            "resize_aspect": meta.get("resize_aspect", "stretch"),
+            "resize_antialias": True,
+            "resize_aspect": meta.get("resize_aspect", "center_crop"),
             "exif_orientation": "apply before resizing",
             "normalization": "inside the model; feed plain RGB 0-255",
         },

@@ -25,21 +25,18 @@ def synthetic_arrays(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.n
     backgrounds with a dark blob that is larger and more irregular for the malignant class.
     """
     try:
+        from melanoma_exp.data.imageops import load_resized
         from melanoma_exp.data.synth import generate_synthetic
     except ImportError:
         return _fallback_arrays(n, size, seed)
-    import pandas as pd
-    from PIL import Image
+    import csv
 
     with tempfile.TemporaryDirectory(prefix="tiny-synth-") as tmp:
         raw = Path(generate_synthetic(Path(tmp) / "raw", n=n, size=size, seed=seed))
-        meta = pd.read_csv(raw / "metadata.csv")
-        images, labels = [], []
-        for row in meta.itertuples():
-            path = next(raw.glob(f"{row.isic_id}.*"))
-            with Image.open(path) as img:
-                images.append(np.asarray(img.convert("RGB").resize((size, size), Image.BILINEAR)))
-            labels.append(1.0 if str(row.diagnosis_1) == "Malignant" else 0.0)
+        with open(raw / "metadata.csv", newline="", encoding="utf-8") as fh:
+            rows = [r for r in csv.DictReader(fh) if r["diagnosis_1"] in ("Benign", "Malignant")]
+        images = [load_resized(next(raw.glob(f"{r['isic_id']}.*")), size) for r in rows]
+        labels = [1.0 if r["diagnosis_1"] == "Malignant" else 0.0 for r in rows]
     return np.stack(images).astype(np.uint8), np.asarray(labels, dtype=np.float32)
 
 
