@@ -137,3 +137,32 @@ def threshold_after_temperature(threshold: float, temperature: float) -> float:
     ``calibrated(p) >= calibrated(t)``; the bundle must carry the threshold on the scale it serves.
     """
     return float(apply_temperature([threshold], temperature)[0])
+
+
+def fold_temperature(model, temperature: float):
+    """A copy of ``model`` whose output is already temperature-scaled.
+
+    The classifier ends in ``Dense(1, activation="sigmoid")``; dividing that layer's kernel and bias
+    by T divides the logit by T, so the calibrated model is made of standard layers only: it saves,
+    loads and converts to LiteRT like the original, and serving needs no change.
+
+    Raises:
+        ValueError: when the last layer is not a one-unit sigmoid Dense (e.g. an ensemble; calibrate
+            its members instead).
+    """
+    import keras
+
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    last = model.layers[-1]
+    config = last.get_config()
+    if not isinstance(last, keras.layers.Dense) or config.get("units") != 1 or config.get("activation") != "sigmoid":
+        raise ValueError(
+            f"fold_temperature needs a model ending in Dense(1, activation='sigmoid'); "
+            f"{model.name!r} ends in {type(last).__name__} {last.name!r}"
+        )
+    calibrated = keras.models.clone_model(model)
+    calibrated.set_weights(model.get_weights())
+    layer = calibrated.get_layer(last.name)
+    layer.set_weights([w / temperature for w in layer.get_weights()])
+    return calibrated

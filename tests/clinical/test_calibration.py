@@ -59,3 +59,33 @@ def test_threshold_moves_with_temperature_so_verdicts_do_not_change():
     t = 0.3
     cal_t = threshold_after_temperature(t, 3.0)
     np.testing.assert_array_equal(p >= t, apply_temperature(p, 3.0) >= cal_t - 1e-12)
+
+
+def test_folded_temperature_model_serves_calibrated_probabilities(tmp_path):
+    import keras
+
+    from melanoma_exp.clinical.calibration import fold_temperature
+
+    from .tiny_models import small_cnn, smooth_images
+
+    model = small_cnn()
+    images = smooth_images(6)
+    raw = model.predict(images, verbose=0).ravel()
+    calibrated = fold_temperature(model, 2.5)
+    np.testing.assert_allclose(calibrated.predict(images, verbose=0).ravel(), apply_temperature(raw, 2.5),
+                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(model.predict(images, verbose=0).ravel(), raw)  # original untouched
+    calibrated.save(tmp_path / "calibrated.keras")  # standard layers only: loads without custom objects
+    reloaded = keras.saving.load_model(tmp_path / "calibrated.keras")
+    np.testing.assert_allclose(reloaded.predict(images, verbose=0).ravel(), apply_temperature(raw, 2.5),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_fold_temperature_rejects_models_without_sigmoid_dense():
+    from melanoma_exp.clinical.calibration import fold_temperature
+    from melanoma_exp.clinical.ensemble import build_ensemble
+
+    from .tiny_models import small_cnn
+
+    with pytest.raises(ValueError, match="Dense\\(1, activation='sigmoid'\\)"):
+        fold_temperature(build_ensemble([small_cnn(), small_cnn(seed=1)]), 2.0)
