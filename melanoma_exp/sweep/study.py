@@ -59,11 +59,23 @@ def make_storage(sweep_cfg: Any, *, heartbeat: bool = False):
                 max_retry=_get(hb, "max_retry", None)
             ),
         }
+    import time
     import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    # Workers started together on a fresh database race to create Optuna's tables (PostgreSQL:
+    # "duplicate key ... pg_type"): the loser retries and then finds the tables in place.
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+        except SQLAlchemyError:
+            if attempt == 4:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def make_sampler(sweep_cfg: Any):
