@@ -96,7 +96,7 @@ def _tell(study: Any, trial: Any, job_return: Any) -> str:
             study.tell(trial, state=TrialState.PRUNED)
             return "PRUNED"
         error = f"{type(exc).__name__}: {exc}"
-    study.set_trial_user_attr(trial._trial_id, ERROR_ATTR, error)
+    trial.set_user_attr(ERROR_ATTR, error)
     study.tell(trial, state=TrialState.FAIL)
     return "FAIL"
 
@@ -111,7 +111,7 @@ def _requeue(study: Any, trials: list[Any], reason: str) -> None:
         frozen = study._storage.get_trial(trial._trial_id)
         if frozen.state != TrialState.RUNNING:
             continue
-        study.set_trial_user_attr(trial._trial_id, "interrupted", reason)
+        study._storage.set_trial_user_attr(trial._trial_id, "interrupted", reason)
         study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
         retry(study, study._storage.get_trial(trial._trial_id))
 
@@ -182,7 +182,7 @@ class SweepRun:
             if self.heartbeat_interval:  # before the first beat of the thread, not after
                 self.study._storage.record_heartbeat(trial._trial_id)
             if is_surplus(self.study, trial.number, self.n_trials):
-                self.study.set_trial_user_attr(trial._trial_id, SURPLUS_ATTR, True)
+                trial.set_user_attr(SURPLUS_ATTR, True)
                 self.study.tell(trial, state=_fail_state())
                 break
             batch.append(trial)
