@@ -214,24 +214,40 @@ def robustness_report(
     }
 
 
-def capture_augment_fn(probability: float = 0.5, seed: int = 0):
-    """The ``capture`` augmentation preset as a tf.data map function on batches.
+def _capture_numpy(images: np.ndarray, seed: np.ndarray, probability: float) -> np.ndarray:
+    rng = np.random.default_rng([int(v) & 0xFFFFFFFF for v in np.asarray(seed).ravel()])
+    return np.stack([random_capture_degradation(img, rng, probability) for img in images]).astype(np.float32)
 
-    ``dataset.map(capture_augment_fn())`` on batches of ``(images, labels)``; images stay float32
-    0–255. The degradations run in NumPy/Pillow through ``tf.numpy_function`` (training input only,
-    never inside the exported model).
+
+def capture_augment_batch(images, seed, probability: float = 0.5):
+    """The ``capture`` augmentation on a float32 batch (B, H, W, 3) in 0–255, as a TF op.
+
+    ``seed`` is the per-batch stateless seed the data pipeline already draws (shape [2] int), so
+    the same seed gives the same degraded batch on every run. The degradations run in NumPy/Pillow
+    through ``tf.numpy_function``: training input only, never inside the exported model.
     """
     import tensorflow as tf
 
-    rng = np.random.default_rng(seed)
+    out = tf.numpy_function(
+        lambda x, s: _capture_numpy(x, s, probability), [images, seed], tf.float32, stateful=False
+    )
+    out.set_shape(images.shape)
+    return out
 
-    def _augment_batch(images: np.ndarray) -> np.ndarray:
-        return np.stack([random_capture_degradation(img, rng, probability) for img in images]).astype(np.float32)
+
+def capture_augment_fn(probability: float = 0.5, seed: int = 0):
+    """The ``capture`` preset as a ``dataset.map`` function on batches of ``(images, labels)``.
+
+    For pipelines without their own per-batch seeds; each call of the map draws a fresh seed from
+    a seeded counter, so a re-run with the same ``seed`` gives the same batches.
+    """
+    import tensorflow as tf
+
+    counter = tf.Variable(0, dtype=tf.int64, trainable=False)
 
     def augment(images, labels):
-        out = tf.numpy_function(_augment_batch, [images], tf.float32, stateful=True)
-        out.set_shape(images.shape)
-        return out, labels
+        step = counter.assign_add(1)
+        return capture_augment_batch(images, tf.stack([tf.constant(seed, tf.int64), step]), probability), labels
 
     return augment
 

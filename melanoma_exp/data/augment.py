@@ -7,6 +7,9 @@ The thesis set (flip, rotation, zoom, contrast) plus brightness, configured by `
     zoom: 0.1           zoom in/out up to +-10 % of the side
     contrast: 0.1       contrast factor in [0.9, 1.1] around each image's per-channel mean
     brightness: 0.1     shift by up to +-10 % of 255
+    capture: 0.5        phone-photo capture conditions (blur, defocus, motion, JPEG, exposure,
+                        white balance, zoom, sensor noise; melanoma_exp.clinical.robustness) on this
+                        share of images; off unless set (`+data.augment.capture=0.5`)
 
 Images stay float32 RGB in 0..255 (clipped); rotation/zoom reflect at the borders so no black
 corners appear that a model could learn from. Every random draw is `tf.random.stateless_*` keyed
@@ -18,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-AUGMENT_KEYS = ("flip", "rotate", "zoom", "contrast", "brightness")
+AUGMENT_KEYS = ("flip", "rotate", "zoom", "contrast", "brightness", "capture")
 
 
 def augment_settings(augment: Mapping | None) -> dict[str, float]:
@@ -77,4 +80,9 @@ def augment_batch(images, seed, settings: Mapping[str, float]):
     if settings["brightness"]:
         b = settings["brightness"] * 255.0
         images = images + tf.random.stateless_uniform([batch, 1, 1, 1], seeds[5], -b, b)
-    return tf.clip_by_value(images, 0.0, 255.0)
+    images = tf.clip_by_value(images, 0.0, 255.0)
+    if settings.get("capture"):
+        from melanoma_exp.clinical.robustness import capture_augment_batch
+
+        images = capture_augment_batch(images, seeds[6], settings["capture"])
+    return images

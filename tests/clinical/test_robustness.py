@@ -60,3 +60,17 @@ def test_capture_preset_runs_in_tf_data():
     assert augmented.shape == images.shape and augmented.dtype == np.float32
     assert 0 <= augmented.min() and augmented.max() <= 255
     assert np.abs(augmented - images).mean() > 0.5
+
+
+def test_capture_batch_is_reproducible_per_seed():
+    import tensorflow as tf
+
+    from melanoma_exp.clinical.robustness import capture_augment_batch
+
+    images = tf.constant(smooth_images(6))
+    a = capture_augment_batch(images, tf.constant([1, 2]), 1.0).numpy()
+    b = capture_augment_batch(images, tf.constant([1, 2]), 1.0).numpy()
+    c = capture_augment_batch(images, tf.constant([1, 3]), 1.0).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).mean() > 0.1
+    np.testing.assert_array_equal(capture_augment_batch(images, tf.constant([1, 2]), 0.0).numpy(), images.numpy())
