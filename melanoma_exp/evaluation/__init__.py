@@ -1,0 +1,1 @@
+"""Held-out evaluation: scikit-learn metrics, the dummy baseline, plots, report.json, predictions CSV."""

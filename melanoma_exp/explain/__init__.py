@@ -1,0 +1,1 @@
+"""Explanations: Grad-CAM heatmaps and the marker-attention shortcut check."""

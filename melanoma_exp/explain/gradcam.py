@@ -1,0 +1,156 @@
+"""Grad-CAM on the last convolutional layer of whichever backbone, and marker attention.
+
+The target layer comes from the registry (`BackboneSpec.last_conv_layer`), never from a hard-coded
+name at the call site. Marker attention is the share of Grad-CAM mass that falls on marker-sticker
+pixels (synthetic masks): a model that learned the marker shortcut (thesis section 3.6.1) scores high.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from melanoma_exp.models.registry import get_backbone
+
+
+def _split_model(model, last_conv_layer: str):
+    """(layers before the backbone, backbone -> [conv map, backbone output], layers after it)."""
+    import keras
+
+    backbone = model.get_layer("backbone")
+    index = model.layers.index(backbone)
+    before = [layer for layer in model.layers[1:index]]
+    after = model.layers[index + 1 :]
+    conv_and_out = keras.Model(
+        backbone.input, [backbone.get_layer(last_conv_layer).output, backbone.output]
+    )
+    return before, conv_and_out, after
+
+
+def gradcam_heatmaps(model, images: np.ndarray, model_name: str, batch_size: int = 16) -> np.ndarray:
+    """Grad-CAM heatmaps for the predicted class, one per image, at the input resolution.
+
+    Args:
+        model: a model from `build_model` (0-255 RGB in, P(malignant) out).
+        images: `(N, S, S, 3)` float32 0-255.
+        model_name: registry name, which fixes the target layer.
+
+    Returns:
+        `(N, S, S)` float32 heatmaps in [0, 1] (all zero where the gradient vanishes).
+    """
+    parts = _split_model(model, get_backbone(model_name).last_conv_layer)
+    chunks = [_gradcam_batch(parts, images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+    return np.concatenate(chunks) if chunks else np.zeros(images.shape[:3], np.float32)
+
+
+def _gradcam_batch(parts, images: np.ndarray) -> np.ndarray:
+    import tensorflow as tf
+
+    before, conv_and_out, after = parts
+    x = tf.convert_to_tensor(images, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)  # the backbone may be frozen: watch the input so every op is recorded
+        h = x
+        for lyr in before:
+            h = lyr(h, training=False)
+        conv, h = conv_and_out(h, training=False)
+        for lyr in after:
+            h = lyr(h, training=False)
+        p = tf.cast(tf.reshape(h, [-1]), tf.float32)
+        # log-probability of the predicted class: less saturated than the probability itself
+        score = tf.math.log(tf.where(p >= 0.5, p, 1.0 - p) + 1e-7)
+    grads = tape.gradient(score, conv)
+    weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+    cam = tf.nn.relu(tf.reduce_sum(weights * tf.cast(conv, tf.float32), axis=-1))
+    cam = tf.image.resize(cam[..., None], images.shape[1:3], method="bilinear")[..., 0]
+    peak = tf.reduce_max(cam, axis=(1, 2), keepdims=True)
+    cam = tf.math.divide_no_nan(cam, peak)
+    return cam.numpy().astype(np.float32)
+
+
+def marker_attention(heatmaps: np.ndarray, masks: np.ndarray) -> float:
+    """Share of the total Grad-CAM mass that lies on marker pixels, over images with a marker.
+
+    Args:
+        heatmaps: `(N, S, S)` non-negative.
+        masks: `(N, S, S)` booleans (True = marker).
+
+    Returns:
+        sum(cam * mask) / sum(cam) over images whose mask is non-empty; NaN when none has a marker.
+    """
+    has_marker = masks.reshape(len(masks), -1).any(axis=1)
+    if not has_marker.any():
+        return float("nan")
+    cams, marks = heatmaps[has_marker], masks[has_marker].astype(np.float32)
+    total = float(cams.sum())
+    return float((cams * marks).sum() / total) if total > 0 else 0.0
+
+
+def load_masks(raw_dir: Path, image_ids, size: int) -> np.ndarray | None:
+    """Marker masks (`raw_dir/masks/<id>.png`) cropped and resized like prepare does the images.
+
+    Returns:
+        `(N, size, size)` booleans, or None when the raw folder has no masks (real ISIC data).
+    """
+    from PIL import Image
+
+    folder = Path(raw_dir) / "masks"
+    if not folder.is_dir():
+        return None
+    out = np.zeros((len(image_ids), size, size), dtype=bool)
+    for index, image_id in enumerate(image_ids):
+        path = folder / f"{image_id}.png"
+        if not path.is_file():
+            continue
+        with Image.open(path) as mask:
+            mask = mask.convert("L")
+            side = min(mask.size)
+            left, top = (mask.width - side) // 2, (mask.height - side) // 2
+            mask = mask.crop((left, top, left + side, top + side)).resize((size, size), Image.NEAREST)
+            out[index] = np.asarray(mask) > 127
+    return out
+
+
+def pick_grid(y_true, probability, threshold: float, n: int) -> list[int]:
+    """Indices for the Grad-CAM grid: round-robin over TP, TN, FP, FN so right and wrong, both
+    classes, appear when they exist."""
+    y_true = np.asarray(y_true).astype(int)
+    y_pred = (np.asarray(probability) >= threshold).astype(int)
+    groups = [
+        list(np.where((y_true == t) & (y_pred == p))[0]) for t, p in ((1, 1), (0, 0), (0, 1), (1, 0))
+    ]
+    chosen: list[int] = []
+    while len(chosen) < n and any(groups):
+        for group in groups:
+            if group and len(chosen) < n:
+                chosen.append(int(group.pop(0)))
+    return chosen
+
+
+def save_gradcam_grid(images, heatmaps, y_true, probability, path: Path, threshold: float = 0.5) -> Path:
+    """A PNG grid: each image with its heatmap overlaid, titled truth / prediction / P(malignant)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(images)
+    cols = min(4, max(n, 1))
+    rows = max(1, -(-n // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.2 * rows), squeeze=False)
+    names = ("benign", "malignant")
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i in range(n):
+        ax = axes.ravel()[i]
+        ax.imshow(np.clip(images[i], 0, 255).astype(np.uint8))
+        ax.imshow(heatmaps[i], cmap="jet", alpha=0.4, vmin=0, vmax=1)
+        predicted = names[int(probability[i] >= threshold)]
+        mark = "ok" if predicted == names[int(y_true[i])] else "WRONG"
+        ax.set_title(f"true {names[int(y_true[i])]} / pred {predicted}\np={probability[i]:.2f} {mark}", fontsize=8)
+    fig.text(0.01, 0.005, "Grad-CAM. Research tool, not medical advice.", fontsize=7, color="gray")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,1 @@
+"""Backbone registry (`registry`), classification head (`head`) and model assembly (`build`)."""

@@ -1,0 +1,112 @@
+"""Check the composed config before any TensorFlow work, with errors that name the bad key.
+
+Hydra already rejects unknown group values (listing the valid choices); this catches bad *values*
+(`unfreeze.fraction=1.5`, `head.regularizer=l3`, ...) in seconds instead of after a TF start-up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from melanoma_exp.models.head import REGULARIZERS
+from melanoma_exp.models.registry import UnknownModelError, get_backbone
+
+METRIC_STEMS = ("loss", "accuracy", "auc", "pr_auc", "precision_malignant", "recall_malignant")
+MONITORS = tuple(f"{split}/{stem}" for split in ("train", "val") for stem in METRIC_STEMS)
+ACTIVATIONS = ("relu", "gelu", "swish", "silu", "elu", "selu", "tanh", "sigmoid", "linear", "leaky_relu")
+TRI_STATE = ("auto", True, False)
+
+
+class ConfigError(ValueError):
+    """A config value is invalid; the message names the key and what is allowed."""
+
+
+def _get(cfg: DictConfig, key: str) -> Any:
+    value = OmegaConf.select(cfg, key, throw_on_missing=False, default="__absent__")
+    if value == "__absent__":
+        raise ConfigError(f"{key}: missing from the composed config")
+    return value
+
+
+def _number(cfg, key, *, low=None, high=None, integer=False, low_open=False, high_open=False):
+    value = _get(cfg, key)
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ConfigError(f"{key}={value!r}: expected {'an integer' if integer else 'a number'}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ConfigError(f"{key}={value!r}: must be {'>' if low_open else '>='} {low}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ConfigError(f"{key}={value!r}: must be {'<' if high_open else '<='} {high}")
+    return value
+
+
+def _choice(cfg, key, allowed):
+    value = _get(cfg, key)
+    if value not in allowed:
+        raise ConfigError(f"{key}={value!r}: must be one of {', '.join(map(repr, allowed))}")
+    return value
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Raise `ConfigError` naming the first invalid key; return None when the config is usable."""
+    try:
+        get_backbone(_get(cfg, "model.name"))
+    except UnknownModelError as exc:
+        raise ConfigError(str(exc)) from None
+    _validate_data(cfg)
+    _validate_head(cfg)
+    _validate_optimizer(cfg)
+    _validate_unfreeze(cfg)
+    _validate_trainer(cfg)
+    _choice(cfg, "tracking.backend", ("mlflow", "none"))
+
+
+def _validate_data(cfg):
+    _number(cfg, "data.image_size", low=32, integer=True)
+    _number(cfg, "data.batch_size", low=1, integer=True)
+    _choice(cfg, "data.balance", ("undersample", "class_weight", "oversample", "none"))
+
+
+def _validate_head(cfg):
+    _number(cfg, "head.units", low=1, integer=True)
+    _choice(cfg, "head.activation", ACTIVATIONS)
+    _choice(cfg, "head.batch_norm", (True, False))
+    _number(cfg, "head.dropout1", low=0, high=1, high_open=True)
+    _choice(cfg, "head.second_dense", (True, False))
+    if _get(cfg, "head.second_dense"):
+        _number(cfg, "head.units2", low=1, integer=True)
+        _number(cfg, "head.dropout2", low=0, high=1, high_open=True)
+    _choice(cfg, "head.regularizer", REGULARIZERS)
+    if _get(cfg, "head.regularizer") is not None:
+        _number(cfg, "head.regularization", low=0)
+
+
+def _validate_optimizer(cfg):
+    target = _get(cfg, "optimizer._target_")
+    if not isinstance(target, str) or not target.startswith("keras.optimizers."):
+        raise ConfigError(f"optimizer._target_={target!r}: expected a keras.optimizers class")
+    _number(cfg, "optimizer.learning_rate", low=0, low_open=True)
+
+
+def _validate_unfreeze(cfg):
+    _number(cfg, "unfreeze.after_epoch", low=0, integer=True)
+    _number(cfg, "unfreeze.fraction", low=0, high=1)
+    _number(cfg, "unfreeze.lr_factor", low=0, low_open=True)
+    _choice(cfg, "unfreeze.keep_bn_frozen", (True, False))
+
+
+def _validate_trainer(cfg):
+    _number(cfg, "trainer.epochs", low=1, integer=True)
+    _choice(cfg, "trainer.monitor", MONITORS)
+    _number(cfg, "trainer.early_stopping.patience", low=0, integer=True)
+    _number(cfg, "trainer.reduce_lr.patience", low=0, integer=True)
+    _number(cfg, "trainer.reduce_lr.factor", low=0, high=1, low_open=True, high_open=True)
+    _number(cfg, "trainer.threshold", low=0, high=1, low_open=True, high_open=True)
+    _choice(cfg, "trainer.mixed_precision", TRI_STATE)
+    _choice(cfg, "trainer.jit_compile", TRI_STATE)
+    _choice(cfg, "trainer.distribute", ("none", "mirrored"))
+    steps = _get(cfg, "trainer.steps_per_epoch")
+    if steps is not None:
+        _number(cfg, "trainer.steps_per_epoch", low=1, integer=True)

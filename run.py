@@ -1,0 +1,26 @@
+"""Train one model (or, with `+sweep=optuna`, run a sweep of them) from the composed config.
+
+    python run.py                                  # the default config (conf/config.yaml)
+    python run.py +experiment=demo                 # a complete recipe from experiments/
+    python run.py model=densenet201 head.units=512 # any key from the command line
+    python run.py model=densenet201 --cfg job      # print the composed config, train nothing
+
+Returns the objective (best `trainer.monitor`) so Hydra sweepers can optimise it.
+Research tool, not medical advice.
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+import melanoma_exp.config  # noqa: F401  (registers ${project_root:} before Hydra composes)
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    from melanoma_exp.training import train
+
+    return train(cfg)
+
+
+if __name__ == "__main__":
+    main()

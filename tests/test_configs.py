@@ -1,0 +1,138 @@
+"""Every building block in conf/ and every recipe in experiments/ composes, and bad values fail
+early (before TensorFlow) with messages that name the key."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from omegaconf import OmegaConf
+
+from melanoma_exp.config import compose
+from melanoma_exp.models.registry import BACKBONES
+from melanoma_exp.paths import conf_dir, experiments_dir, project_root
+from melanoma_exp.training.validate import ConfigError, validate_config
+
+GROUPS = ("data", "model", "head", "optimizer", "unfreeze", "trainer", "tracking")
+OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((conf_dir() / g).glob("*.yaml"))]
+EXPERIMENTS = sorted(p.stem for p in experiments_dir().glob("*.yaml"))
+THESIS = {
+    # Table 4.9 of the thesis: batch, head BN, lr, units, 2nd dense (units2), dropout1, dropout2
+    "thesis_efficientnetv2b3": ("efficientnetv2b3", 256, False, 1024, False, 0.0, 0.3),
+    "thesis_resnet152v2": ("resnet152v2", 512, False, 1024, True, 0.3, 0.1),
+    "thesis_densenet201": ("densenet201", 32, True, 512, False, 0.0, 0.0),
+}
+
+
+def _run(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run(
+        [sys.executable, *args], cwd=project_root(), capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_every_group_option_composes_and_validates(group, option):
+    cfg = compose([f"{group}={option}"])
+    OmegaConf.resolve(cfg)
+    validate_config(cfg)
+
+
+def test_every_model_config_matches_a_registry_entry():
+    names = {p.stem for p in (conf_dir() / "model").glob("*.yaml")}
+    assert names == set(BACKBONES)
+    for name in names:
+        assert compose([f"model={name}"]).model.name == name
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_composes_and_validates(name):
+    cfg = compose([f"+experiment={name}"])
+    OmegaConf.resolve(cfg)
+    validate_config(cfg)
+
+
+def test_the_required_recipes_exist():
+    assert {"demo", "smoke", *THESIS} <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("name", sorted(THESIS))
+def test_thesis_recipes_resolve_to_table_4_9(name):
+    model, batch, bn, units, second, d1, d2 = THESIS[name]
+    cfg = compose([f"+experiment={name}"])
+    assert cfg.data.source == "isic"
+    assert (cfg.model.name, cfg.model.weights) == (model, "imagenet")
+    assert (cfg.data.batch_size, cfg.data.image_size) == (batch, 224)
+    head = cfg.head
+    assert (head.batch_norm, head.units, head.second_dense) == (bn, units, second)
+    assert (head.dropout1, head.dropout2, head.activation, head.regularizer) == (d1, d2, "relu", None)
+    if second:
+        assert head.units2 == 256
+    assert cfg.optimizer._target_ == "keras.optimizers.Adam"
+    assert cfg.optimizer.learning_rate == 0.001
+    assert (cfg.unfreeze.after_epoch, cfg.unfreeze.fraction, cfg.unfreeze.lr_factor) == (10, 1.0, 0.1)
+    assert cfg.trainer.reduce_lr.enabled and cfg.trainer.reduce_lr.patience == 3
+    assert cfg.trainer.early_stopping.enabled
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("unfreeze.fraction=1.5", "unfreeze.fraction"),
+        ("head.regularizer=l3", "head.regularizer"),
+        ("head.dropout1=1.0", "head.dropout1"),
+        ("trainer.monitor=val/acc", "trainer.monitor"),
+        ("trainer.epochs=0", "trainer.epochs"),
+        ("model.name=densnet201", "model.name"),
+        ("trainer.distribute=tpu", "trainer.distribute"),
+        ("optimizer.learning_rate=-1", "optimizer.learning_rate"),
+    ],
+)
+def test_invalid_values_name_the_key(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        validate_config(compose([override]))
+
+
+def test_unknown_model_lists_the_known_ones():
+    with pytest.raises(ConfigError, match="densenet201.*efficientnetv2b0|efficientnetv2b0.*densenet201"):
+        validate_config(compose(["model.name=densnet201"]))
+
+
+def test_invalid_value_fails_before_tensorflow_is_imported():
+    code = (
+        "import sys\n"
+        "from melanoma_exp.config import compose\n"
+        "from melanoma_exp.training import train\n"
+        "from melanoma_exp.training.validate import ConfigError\n"
+        "try:\n"
+        "    train(compose(['unfreeze.fraction=1.5', 'tracking=none']))\n"
+        "except ConfigError as exc:\n"
+        "    print('ERROR', exc)\n"
+        "print('TF', 'tensorflow' in sys.modules)\n"
+    )
+    result = _run("-c", code)
+    assert result.returncode == 0, result.stderr
+    assert "ERROR unfreeze.fraction=1.5" in result.stdout
+    assert "TF False" in result.stdout
+
+
+def test_run_py_prints_the_composed_config():
+    result = _run("run.py", "model=densenet201", "--cfg", "job")
+    assert result.returncode == 0, result.stderr
+    printed = OmegaConf.create(result.stdout)
+    assert printed.model.name == "densenet201"
+    assert set(GROUPS) <= set(printed)
+
+
+def test_run_py_typo_in_a_group_lists_the_choices():
+    result = _run("run.py", "model=densnet201", "--cfg", "job")
+    assert result.returncode != 0
+    assert "densenet201" in result.stderr and "efficientnetv2b3" in result.stderr
+
+
+def test_run_py_invalid_value_exits_with_the_key_in_the_message():
+    result = _run("run.py", "unfreeze.fraction=1.5", "tracking=none")
+    assert result.returncode != 0
+    assert "unfreeze.fraction=1.5: must be <= 1" in result.stderr
