@@ -65,6 +65,15 @@ def small_data_cfg(raw_dir: Path, prepared_root: Path, **overrides):
 
 
 @pytest.fixture(scope="session")
+def data_cfg():
+    """The factory `small_data_cfg(raw_dir, prepared_root, **overrides)` (dotted keys allowed).
+
+    (A fixture because `tests` is not importable as a package: isic-cli installs its own.)
+    """
+    return small_data_cfg
+
+
+@pytest.fixture(scope="session")
 def prepared_small(synthetic_raw, tmp_path_factory) -> Path:
     """`synthetic_raw` prepared at 32 px (balance none, default 64/16/20 grouped split).
 

@@ -100,7 +100,11 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from melanoma_exp.data.synth import ensure_synthetic_raw
 
     cfg = compose(args.overrides)
-    ensure_synthetic_raw(cfg.data)
-    folder = prepare_dataset(cfg.data)
+    try:
+        ensure_synthetic_raw(cfg.data)
+        folder = prepare_dataset(cfg.data)
+    except (ValueError, FileNotFoundError) as exc:  # RawDataError / SplitError: a person's fix
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(describe_prepared(folder))
     return 0

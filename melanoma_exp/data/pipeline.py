@@ -128,6 +128,8 @@ def make_dataset(
             lambda batch, s: (augment_batch(batch[0], s, settings), batch[1]),
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
         )
+    # Interleave/filter hide the length; Keras needs it to know where an epoch ends.
+    ds = ds.apply(tf.data.experimental.assert_cardinality(-(-n_examples // batch_size)))
     options = tf.data.Options()
     options.deterministic = True
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

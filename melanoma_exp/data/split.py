@@ -72,8 +72,8 @@ def grouped_stratified_split(
 ) -> np.ndarray:
     """Assign whole groups to splits so each split's class counts approach its fraction.
 
-    Greedy: groups in random order, biggest first, each to the split whose per-class quota is
-    least filled (relative to its target) for that group's classes.
+    Greedy: groups in random order, biggest first, each to the split with the largest remaining
+    quota (target minus assigned images) for that group's classes.
 
     Returns:
         Array of split names, one per row.
@@ -90,7 +90,7 @@ def grouped_stratified_split(
     chosen: dict[str, str] = {}
     for name, neg, pos in zip(counts.index, counts["neg"], counts["pos"], strict=True):
         need = np.array([neg, pos], dtype=float)
-        score = ((target - filled) / np.maximum(target, 1e-9) * need).sum(axis=1)
+        score = ((target - filled) * need).sum(axis=1)
         best = int(np.argmax(score))
         filled[best] += need
         chosen[name] = SPLITS[best]

@@ -106,9 +106,9 @@ def _smooth_noise(rng: np.random.Generator, grid: int, width: int, height: int) 
 def _make_lesion(rng: np.random.Generator, lesion_id: str, patient: int, diagnosis: str) -> Lesion:
     """Draw lesion parameters from the ABCD rule with class overlap (severity ~ Beta)."""
     if diagnosis == "Malignant":
-        s = rng.beta(5, 2)
+        s = rng.beta(6, 2)
     elif diagnosis == "Benign":
-        s = rng.beta(2, 5)
+        s = rng.beta(2, 6)
     else:
         s = rng.uniform(0.35, 0.65)
     k = np.arange(1, 13)
@@ -118,7 +118,7 @@ def _make_lesion(rng: np.random.Generator, lesion_id: str, patient: int, diagnos
     amp[2:4] = (0.005 + 0.10 * s) * rng.uniform(0.3, 1.0, 2)  # k=3,4: lopsided lobes
     amp[4:] = (0.003 + 0.05 * s**1.5) * rng.uniform(0.3, 1.0, 8) / np.sqrt(k[4:] / 5)  # ragged border
     harmonics = np.stack([amp, rng.uniform(0, 2 * np.pi, 12)], axis=1)
-    n_colours = int(np.clip(1 + round(3.5 * s + rng.normal(0, 0.6)), 1, 5))
+    n_colours = int(np.clip(1 + round(4 * s + rng.normal(0, 0.5)), 1, 5))
     if n_colours == 1:
         colours = LESION_COLOURS[[rng.choice([0, 1])]]
     else:
@@ -129,7 +129,7 @@ def _make_lesion(rng: np.random.Generator, lesion_id: str, patient: int, diagnos
         patient=patient,
         diagnosis=diagnosis,
         severity=float(s),
-        radius=float(0.22 + 0.42 * s + rng.normal(0, 0.04)),
+        radius=float(0.2 + 0.5 * s + rng.normal(0, 0.04)),
         harmonics=harmonics,
         colours=colours * rng.uniform(0.85, 1.1),
         edge=float(0.09 - 0.07 * s + rng.uniform(0, 0.01)),
