@@ -9,8 +9,8 @@ from melanoma_exp.data.prepare import read_manifest
 from melanoma_exp.data.split import SPLITS
 
 
-def describe_prepared(prepared_dir: Path) -> str:
-    """Counts per split and class, exclusions with reasons, settings, and the disclaimer."""
+def describe_prepared(prepared_dir: Path, disclaimer: bool = True) -> str:
+    """Counts per split and class, exclusions with reasons, settings, and (optionally) the disclaimer."""
     m = read_manifest(prepared_dir)
     lines = [
         f"prepared dataset: {prepared_dir}",
@@ -28,5 +28,6 @@ def describe_prepared(prepared_dir: Path) -> str:
             lines.append(f"    {reason}: {info['count']}")
     else:
         lines.append("  excluded: none")
-    lines.append(f"Note: {DISCLAIMER}")
+    if disclaimer:
+        lines.append(f"Note: {DISCLAIMER}")
     return "\n".join(lines)
