@@ -139,8 +139,8 @@ def threshold_after_temperature(threshold: float, temperature: float) -> float:
     return float(apply_temperature([threshold], temperature)[0])
 
 
-def fold_temperature(model, temperature: float):
-    """A copy of ``model`` whose output is already temperature-scaled.
+def fold_temperature(model, temperature: float, *, inplace: bool = False):
+    """A copy of ``model`` (or, with ``inplace``, the model itself) whose output is temperature-scaled.
 
     The classifier ends in ``Dense(1, activation="sigmoid")``; dividing that layer's kernel and bias
     by T divides the logit by T, so the calibrated model is made of standard layers only: it saves,
@@ -161,8 +161,13 @@ def fold_temperature(model, temperature: float):
             f"fold_temperature needs a model ending in Dense(1, activation='sigmoid'); "
             f"{model.name!r} ends in {type(last).__name__} {last.name!r}"
         )
-    calibrated = keras.models.clone_model(model)
-    calibrated.set_weights(model.get_weights())
+    if inplace:
+        # The trainer logs and exports the model object it evaluated: scaling it in place makes
+        # the logged model the calibrated one without another copy of a large backbone.
+        calibrated = model
+    else:
+        calibrated = keras.models.clone_model(model)
+        calibrated.set_weights(model.get_weights())
     layer = calibrated.get_layer(last.name)
     layer.set_weights([w / temperature for w in layer.get_weights()])
     return calibrated

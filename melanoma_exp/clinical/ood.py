@@ -146,7 +146,15 @@ def feature_extractor(model, layer_name: str = "backbone"):
     except ValueError as err:
         names = ", ".join(lyr.name for lyr in model.layers)
         raise ValueError(f"OOD feature layer {layer_name!r} not in model. Layers: {names}") from err
-    out = layer.output
-    if len(out.shape) == 4:
-        out = keras.layers.GlobalAveragePooling2D(name="ood_pool")(out)
-    return keras.Model(model.inputs, out, name="ood_features")
+    # A nested backbone (a Model used as a layer) has two nodes: its own inner graph and the call
+    # inside the classifier; only the latter is connected to the classifier's input.
+    nodes = list(reversed(getattr(layer, "_inbound_nodes", []) or []))
+    candidates = [n.output_tensors[0] for n in nodes if getattr(n, "output_tensors", None)] or [layer.output]
+    for out in candidates:
+        if len(out.shape) == 4:
+            out = keras.layers.GlobalAveragePooling2D(name="ood_pool")(out)
+        try:
+            return keras.Model(model.inputs, out, name="ood_features")
+        except ValueError:
+            continue
+    raise ValueError(f"OOD feature layer {layer_name!r} is not connected to the input of {model.name!r}")

@@ -47,3 +47,24 @@ def smooth_images(n=12, size=32, seed=0):
     rng = np.random.default_rng(seed)
     base = rng.uniform(90, 170, (n, 1, 1, 3))
     return np.clip(base + rng.normal(0, 20, (n, size, size, 3)), 0, 255).astype("float32")
+
+
+def nested_classifier(size=32, seed=0):
+    """Same structure as the trainer's models: a nested `backbone` Model, pooled head, sigmoid
+    `prediction` Dense; compiled for a quick fit."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    b_in = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(16, 3, activation="relu")(b_in)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Conv2D(32, 3, activation="relu")(x)
+    backbone = keras.Model(b_in, x, name="backbone")
+    inp = keras.Input((size, size, 3), name="image")
+    x = keras.layers.Rescaling(1 / 255.0)(inp)
+    x = backbone(x)
+    x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
+    out = keras.layers.Dense(1, activation="sigmoid", name="prediction")(x)
+    model = keras.Model(inp, out, name="melanoma_tiny")
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="binary_crossentropy")
+    return model

@@ -1,0 +1,101 @@
+"""The one call the trainer's evaluation makes: the whole clinical section for a trained run.
+
+`evaluate_clinical` predicts the validation split, calibrates and chooses the threshold there,
+folds the temperature into the model **in place** (so the model the trainer then logs and exports
+serves calibrated probabilities), and adds robustness, not-a-lesion and TTA sections as configured.
+Plots and ood.json go to ``out_dir`` and, with a tracker, to MLflow under ``clinical/``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from melanoma_exp.clinical.report import (
+    _get,
+    clinical_evaluation,
+    flagged_subgroups,
+    mlflow_metrics,
+    served_probabilities,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _split(prepared_dir, split: str, batch_size: int):
+    from melanoma_exp.data.pipeline import load_split_index, make_dataset
+
+    return load_split_index(prepared_dir, split), make_dataset(prepared_dir, split, batch_size=batch_size,
+                                                                training=False)
+
+
+def evaluate_clinical(model, cfg: Any, prepared_dir, y_test, p_test, out_dir, tracker=None) -> tuple[dict, np.ndarray]:
+    """Clinical evaluation of a trained model (see the module docstring).
+
+    Args:
+        model: the trained Keras classifier (modified in place when calibration is on).
+        cfg: the composed config; reads ``cfg.eval`` and ``cfg.data.batch_size``.
+        prepared_dir: the prepared dataset folder.
+        y_test, p_test: test labels and the model's raw test probabilities (index.csv order).
+        out_dir: folder for plots and ood.json.
+        tracker: the run's tracker (``log_metrics``, ``log_artifact``, ``set_tags``) or None.
+
+    Returns:
+        (the ``clinical`` section for report.json, served test probabilities).
+    """
+    from melanoma_exp.clinical.calibration import fold_temperature
+    from melanoma_exp.clinical.model_checks import (
+        images_from_dataset,
+        ood_section,
+        robustness_section,
+        tta_section,
+    )
+
+    eval_cfg, batch = cfg.eval, int(cfg.data.batch_size)
+    out = Path(out_dir)
+    val_index, val_ds = _split(prepared_dir, "val", batch)
+    p_val = model.predict(val_ds, verbose=0).reshape(-1)
+    test_index, test_ds = _split(prepared_dir, "test", batch)
+    section = clinical_evaluation(val_index["label"].to_numpy(), p_val, y_test, p_test, eval_cfg,
+                                  test_index=test_index, out_dir=out)
+    if section["calibration"]:
+        fold_temperature(model, section["calibration"]["temperature"], inplace=True)
+    served, threshold = served_probabilities(p_test, section), section["threshold"]
+
+    if _get(eval_cfg, "robustness.enabled", True):
+        images, _ = images_from_dataset(test_ds, int(_get(eval_cfg, "robustness.max_images", 64)))
+        section["robustness"] = robustness_section(model, images, threshold, eval_cfg, out_dir=out)
+    if _get(eval_cfg, "ood.enabled", True):
+        train = images_from_dataset(_split(prepared_dir, "train", batch)[1], int(_get(eval_cfg, "ood.max_train", 1000)))
+        try:
+            section["ood"] = ood_section(model, train, images_from_dataset(val_ds)[0],
+                                         images_from_dataset(test_ds)[0], eval_cfg, out_dir=out)
+        except ValueError as err:  # e.g. no `backbone` layer in a custom model: report, don't crash
+            log.warning("not-a-lesion check skipped: %s", err)
+            section["ood"] = None
+            section["ood_skipped"] = str(err)
+    if _get(eval_cfg, "tta", False):
+        x, y = images_from_dataset(test_ds)
+        section["tta"] = tta_section(model, x, y, threshold, eval_cfg)
+    section["plots"] += [s["plot"] for s in (section.get("robustness"), section.get("ood")) if s and s.get("plot")]
+    if tracker is not None:
+        _track(section, tracker, out)
+    return section, served
+
+
+def _track(section: dict, tracker, out: Path) -> None:
+    tracker.log_metrics(mlflow_metrics(section))
+    tracker.set_tags({"clinical.threshold_method": section["operating_point"]["method"],
+                      "clinical.flagged_subgroups": ", ".join(flagged_subgroups(section)) or "none"})
+    for path in section["plots"]:
+        tracker.log_artifact(Path(path), "clinical")
+    if section.get("ood") and section["ood"].get("detector_file"):
+        tracker.log_artifact(Path(section["ood"]["detector_file"]), "clinical")
+    card = out / "clinical_model_card.md"
+    from melanoma_exp.clinical.report import model_card_markdown
+
+    card.write_text(model_card_markdown(section), encoding="utf-8")
+    tracker.log_artifact(card, "clinical")
