@@ -41,7 +41,7 @@ def _client(tracking_uri: str | None = None):
 
 
 def register_run(run_id: str, name: str = DEFAULT_MODEL_NAME, *, tracking_uri: str | None = None,
-                 auto_promote_metric: str | None = None) -> str:
+                 auto_promote_metric: str | None = None, promote_if_first: bool = True) -> str:
     """Register the model logged as ``model`` in run ``run_id`` under ``name``.
 
     Args:
@@ -49,6 +49,8 @@ def register_run(run_id: str, name: str = DEFAULT_MODEL_NAME, *, tracking_uri: s
         name: registered model name.
         auto_promote_metric: when set, make the new version champion if it beats the current one
             on this run metric (or if there is no champion yet); see `auto_promote`.
+        promote_if_first: a name's first registered version becomes champion, so `make demo`
+            followed by `make serve` works; later versions move the alias only when asked.
 
     Returns:
         The new version number as a string.
@@ -66,6 +68,8 @@ def register_run(run_id: str, name: str = DEFAULT_MODEL_NAME, *, tracking_uri: s
     client.set_model_version_tag(name, str(version), "source_run_id", run_id)
     if auto_promote_metric:
         auto_promote(name, str(version), metric=auto_promote_metric, tracking_uri=tracking_uri)
+    elif promote_if_first and str(version) == "1":
+        promote(name, "1", tracking_uri=tracking_uri)
     return str(version)
 
 

@@ -39,7 +39,7 @@ def log_tiny_run(tracking_uri: str, experiment_id: str, auc: float, seed: int) -
     return run.info.run_id
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def mlflow_store(tmp_path_factory):
     """`(tracking_uri, [run_id_auc_0.70, run_id_auc_0.85, run_id_auc_0.60])` in a fresh store."""
     import mlflow

@@ -17,7 +17,7 @@ def test_register_promote_and_auto_promote(mlflow_store, capsys):
     uri, (run_a, run_b, run_c) = mlflow_store
     assert main(["register", run_a, "--name", NAME, "--tracking-uri", uri]) == 0
     assert "version 1" in capsys.readouterr().out
-    assert champion_version(NAME, tracking_uri=uri) is None
+    assert champion_version(NAME, tracking_uri=uri) == "1"  # the first version becomes champion
     assert main(["promote", NAME, "1", "--tracking-uri", uri]) == 0
     client = mlflow.MlflowClient(tracking_uri=uri)
     assert client.get_model_version_by_alias(NAME, CHAMPION).run_id == run_a
