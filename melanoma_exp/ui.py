@@ -98,7 +98,7 @@ def run_ui(args) -> int:
     try:
         while all(proc.poll() is None for proc in procs):
             time.sleep(0.5)
-        dead = next(n for n, p in zip(names, procs) if p.poll() is not None)
+        dead = next(n for n, p in zip(names, procs, strict=True) if p.poll() is not None)
         print(f"{dead} exited (is its port already in use?); stopping the other", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 class TooManyFailures(RuntimeError):
-    """The sweep stopped because `sweep.max_failures` trials failed in this invocation."""
+    """More than `sweep.max_failures` trials failed in this invocation: the sweep stops."""
 
 
 def _quote(value: Any) -> str:
@@ -165,6 +165,7 @@ class SweepRun:
     def _next_batch(self) -> list[Any] | None:
         """Ask for the next trials; [] means wait for others' running trials, None means done."""
         from optuna.storages import fail_stale_trials
+        from optuna.trial import TrialState
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -183,7 +184,7 @@ class SweepRun:
                 self.study._storage.record_heartbeat(trial._trial_id)
             if is_surplus(self.study, trial.number, self.n_trials):
                 trial.set_user_attr(SURPLUS_ATTR, True)
-                self.study.tell(trial, state=_fail_state())
+                self.study.tell(trial, state=TrialState.FAIL)
                 break
             batch.append(trial)
         return batch or None  # a surplus first ask: the others have filled the study
@@ -194,11 +195,11 @@ class SweepRun:
         for trial in batch:
             reseed_for_trial(self.study.sampler, seed, trial.number)
             values.append(suggest(trial, self.space))
-        overrides = [self._job_overrides(t, v) for t, v in zip(batch, values)]
+        overrides = [self._job_overrides(t, v) for t, v in zip(batch, values, strict=True)]
         storage = self.study._storage
         with _heartbeats(storage, [t._trial_id for t in batch], self.heartbeat_interval):
             returns = self.launcher.launch(overrides, initial_job_idx=batch[0].number)
-        for trial, job_return in zip(batch, returns):
+        for trial, job_return in zip(batch, returns, strict=True):
             state = _tell_safely(self.study, trial, job_return)
             self.failures += state == "FAIL"
             if self.tracker:
@@ -227,10 +228,10 @@ class SweepRun:
                     continue
                 self._run_batch(batch, bar)
                 batch = []
-                if self.max_failures is not None and self.failures >= self.max_failures:
+                if self.max_failures is not None and self.failures > self.max_failures:
                     raise TooManyFailures(
-                        f"Sweep stopped: {self.failures} trial(s) failed in this run "
-                        f"(sweep.max_failures={self.max_failures}); see the `error` user attribute "
+                        f"Sweep stopped: {self.failures} trial(s) failed in this run, more than "
+                        f"sweep.max_failures={self.max_failures}; see the `error` user attribute "
                         f"of the FAIL trials in study {self.study.study_name!r}"
                     )
             status = "FINISHED"
@@ -257,12 +258,6 @@ class SweepRun:
         if self.tracker:
             sweep_dir = Path(str(OmegaConf.select(self.config, "hydra.sweep.dir", default=".")))
             self.tracker.finish(self.study, status, sweep_dir, best_file)
-
-
-def _fail_state():
-    from optuna.trial import TrialState
-
-    return TrialState.FAIL
 
 
 def _tell_safely(study: Any, trial: Any, job_return: Any) -> str:

@@ -67,11 +67,11 @@ def test_failing_and_nan_trials_fail_and_the_sweep_continues(tmp_path):
 
 
 def test_max_failures_stops_the_sweep_with_a_clear_error_and_a_consistent_study(tmp_path):
-    proc = run_toy(tmp_path, "sweep.n_trials=6", "sweep.max_failures=2",
+    proc = run_toy(tmp_path, "sweep.n_trials=6", "sweep.max_failures=1",
                    "+toy.fail_trials=[0,1,2,3,4,5]", check=False)
     assert proc.returncode != 0
-    assert "sweep.max_failures=2" in proc.stderr
-    assert states(load(tmp_path)) == {"FAIL": 2}  # nothing left RUNNING
+    assert "more than sweep.max_failures=1" in proc.stderr
+    assert states(load(tmp_path)) == {"FAIL": 2}  # one tolerated, the second stops; none RUNNING
 
 
 def test_mlflow_parent_children_plots_and_best_experiment_file(tmp_path):

@@ -8,8 +8,6 @@ import signal
 import time
 import uuid
 
-import pytest
-
 from .helpers import finished_by, load, run_toy, start_toy, states, wait_for_running
 
 
