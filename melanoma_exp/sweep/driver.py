@@ -36,12 +36,14 @@ def _quote(value: Any) -> str:
 
 
 def _batch_size(config: DictConfig) -> int:
-    """Jobs per launch: the launcher's `n_jobs` (joblib) or 1 (in-process)."""
-    n_jobs = OmegaConf.select(config, "hydra.launcher.n_jobs", default=None)
-    if n_jobs is None:
+    """Trials per launch: `sweep.batch_size`, else the launcher's `n_jobs` (joblib), else 1."""
+    size = OmegaConf.select(config, "sweep.batch_size", default=None)
+    if size is None:
+        size = OmegaConf.select(config, "hydra.launcher.n_jobs", default=None)
+    if size is None:
         return 1
-    n_jobs = int(n_jobs)
-    return max(1, os.cpu_count() or 1) if n_jobs < 1 else n_jobs
+    size = int(size)
+    return max(1, os.cpu_count() or 1) if size < 1 else size
 
 
 @contextmanager
