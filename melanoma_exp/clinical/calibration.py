@@ -33,13 +33,18 @@ def apply_temperature(probs, temperature: float) -> np.ndarray:
     return expit(probs_to_logits(probs) / temperature)
 
 
-def fit_temperature(y_true, probs, *, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
+# Sharpening (T < 1) a model beyond what a small validation split supports is the dangerous
+# direction (confident wrong "benign"), so the default search never sharpens more than 2x.
+DEFAULT_BOUNDS = (0.5, 10.0)
+
+
+def fit_temperature(y_true, probs, *, bounds: tuple[float, float] = DEFAULT_BOUNDS) -> float:
     """Fit the temperature that minimises the validation log-loss (negative log-likelihood).
 
     Args:
         y_true: validation labels, 1 = malignant.
         probs: uncalibrated validation malignant probabilities.
-        bounds: search interval for T.
+        bounds: search interval for T (``eval.calibration.min_temperature`` / ``max_temperature``).
 
     Returns:
         The temperature T (> 0).
@@ -83,17 +88,19 @@ def calibration_metrics(y_true, probs, n_bins: int = 10) -> dict:
     }
 
 
-def calibrate(y_val, p_val, y_test, p_test, n_bins: int = 10) -> dict:
+def calibrate(y_val, p_val, y_test, p_test, n_bins: int = 10, bounds: tuple[float, float] = DEFAULT_BOUNDS) -> dict:
     """Fit T on validation and report test calibration before and after.
 
     Returns:
-        ``{"method": "temperature", "temperature": T, "n_bins": .., "before": {...}, "after": {...}}``
-        where before/after hold the *test* ECE, Brier and log-loss.
+        ``{"method": "temperature", "temperature": T, "at_bound": bool, "n_bins": .., "before": {...},
+        "after": {...}}`` where before/after hold the *test* ECE, Brier and log-loss; ``at_bound``
+        says the fit hit a search limit (too little validation data, or a degenerate model).
     """
-    temperature = fit_temperature(y_val, p_val)
+    temperature = fit_temperature(y_val, p_val, bounds=bounds)
     return {
         "method": "temperature",
         "temperature": temperature,
+        "at_bound": bool(np.isclose(temperature, bounds, rtol=1e-3).any()),
         "n_bins": n_bins,
         "before": calibration_metrics(y_test, p_test, n_bins),
         "after": calibration_metrics(y_test, apply_temperature(p_test, temperature), n_bins),

@@ -18,6 +18,7 @@ from scipy import stats
 from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
 
 METHODS = ("target_sensitivity", "youden", "f_beta")
+THRESHOLD_MIN = 1e-6
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,9 @@ def choose_threshold(
             fbeta = (1 + b2) * precision * recall / (b2 * precision + recall)
         fbeta = np.nan_to_num(fbeta[:-1])  # the last point has no threshold
         threshold = float(thr[int(np.argmax(fbeta))])
-    # roc_curve's first threshold is +inf ("call nothing malignant"); keep JSON finite.
-    threshold = float(min(threshold, 1.0)) if np.isfinite(threshold) else 1.0
+    # roc_curve's first threshold is +inf ("call nothing malignant") and a saturated sigmoid can
+    # give exactly 0: keep the threshold strictly inside (0, 1), as model.json requires.
+    threshold = float(np.clip(threshold if np.isfinite(threshold) else 1.0, THRESHOLD_MIN, 1 - THRESHOLD_MIN))
     sens, spec = sensitivity_specificity(y, s, threshold)
     return OperatingPoint(
         threshold=threshold,

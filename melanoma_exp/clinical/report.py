@@ -52,7 +52,9 @@ def clinical_evaluation(y_val, p_val, y_test, p_test, eval_cfg: Any, *, test_ind
     bins = int(_get(eval_cfg, "calibration.bins", 10))
     section: dict[str, Any] = {"disclaimer": DISCLAIMER, "plots": []}
     if _get(eval_cfg, "calibration.enabled", True):
-        section["calibration"] = calibrate(y_val, p_val, y_test, p_test, n_bins=bins)
+        bounds = (float(_get(eval_cfg, "calibration.min_temperature", 0.5)),
+                  float(_get(eval_cfg, "calibration.max_temperature", 10.0)))
+        section["calibration"] = calibrate(y_val, p_val, y_test, p_test, n_bins=bins, bounds=bounds)
         section["calibration"]["applied_in_model"] = True
     else:
         section["calibration"] = None

@@ -55,6 +55,14 @@ def evaluate_run(model, cfg: Any, prepared_dir: Path, run_dir: Path, tracker, st
     out.mkdir(parents=True, exist_ok=True)
     threshold = float(cfg.trainer.threshold)
     ids, y_test, prob, dataset = predict_split(model, prepared_dir, "test", int(cfg.data.batch_size))
+    clinical = None
+    if cfg.get("eval") is not None and cfg.eval.get("enabled", True):
+        # Issue 7 (docs/evaluation.md): threshold and temperature chosen on val; the model is
+        # calibrated in place, so `prob` becomes what the logged/exported model serves.
+        from melanoma_exp.clinical.hook import evaluate_clinical
+
+        clinical, prob = evaluate_clinical(model, cfg, prepared_dir, y_test, prob, out / "clinical", tracker)
+        threshold = clinical["threshold"]
     y_train = load_split_index(prepared_dir, "train")["label"].to_numpy()
     base_prob = baseline_probability(y_train, len(y_test))
     test = classification_metrics(y_test, prob, threshold)
@@ -71,7 +79,7 @@ def evaluate_run(model, cfg: Any, prepared_dir: Path, run_dir: Path, tracker, st
         test=test,
         baseline=baseline,
         extra={"epochs_trained": state.epoch, "unfreeze_epoch": state.boundary_epoch,
-               "run_dir": str(run_dir)},
+               "run_dir": str(run_dir), **({"clinical": clinical} if clinical else {})},
     )
     explain = _gradcam(model, cfg, dataset, ids, y_test, prob, out)
     report["explain"] = explain

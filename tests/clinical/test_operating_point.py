@@ -77,3 +77,12 @@ def test_errors_name_the_problem():
         choose_threshold(y, s, "accuracy")
     with pytest.raises(ValueError, match="both benign and malignant"):
         choose_threshold(np.zeros(10), np.linspace(0, 1, 10))
+
+
+def test_threshold_stays_strictly_inside_zero_one():
+    # saturated scores (exact 0 and 1) and a useless model: still a threshold model.json accepts
+    y = np.array([0, 0, 1, 1, 0, 1])
+    s = np.array([0.0, 1.0, 0.0, 1.0, 0.0, 0.0])
+    for method in ("target_sensitivity", "youden", "f_beta"):
+        t = choose_threshold(y, s, method).threshold
+        assert 0.0 < t < 1.0
