@@ -62,6 +62,9 @@ class NullTracker:
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None: ...
 
+    def logged_steps(self, key: str) -> set[int]:
+        return set()
+
     def set_tags(self, tags: dict) -> None: ...
 
     def log_model(self, model) -> None: ...
@@ -124,6 +127,10 @@ class MlflowTracker(NullTracker):
             self.mlflow.log_artifacts(str(path), artifact_path)
         elif path.is_file():
             self.mlflow.log_artifact(str(path), artifact_path)
+
+    def logged_steps(self, key: str) -> set[int]:
+        """Steps of metric `key` already in this run (to fill gaps after an interruption)."""
+        return {m.step for m in self.client.get_metric_history(self.run_id, key)}
 
     def set_tags(self, tags: dict) -> None:
         self.mlflow.set_tags({k: str(v) for k, v in tags.items()})

@@ -48,7 +48,6 @@ class EpochRecorder(keras.callbacks.Callback):
         metrics["train/learning_rate"] = self._lr
         metrics["train/phase"] = float(self.phase)
         metrics["train/trainable_params"] = self._trainable
-        self.tracker.log_metrics(metrics, step=epoch)
         self.state.history.append({"epoch": epoch, **metrics})
         value = metrics.get(self.monitor, math.nan)
         if improved(value, self.state.best, self.mode):
@@ -57,6 +56,8 @@ class EpochRecorder(keras.callbacks.Callback):
         self.state.epoch, self.state.phase = epoch + 1, self.phase
         self.checkpoints.save_model(self.model, self.checkpoints.last)
         self.checkpoints.save_state(self.state)
+        # Logged after the state is saved: a run killed in between re-runs nothing already logged.
+        self.tracker.log_metrics(metrics, step=epoch)
 
 
 class TrialReporter(keras.callbacks.Callback):

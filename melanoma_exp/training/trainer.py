@@ -68,6 +68,7 @@ def train(cfg: DictConfig) -> float:
     if state is not None:
         log.info("resuming %s at epoch %d (phase %d)", run_dir, state.epoch, state.phase)
         tracker.set_tags({"resumed_at_epoch": state.epoch})
+        _log_missing_epochs(tracker, state)
     state = state or RunState()
     state.mlflow_run_id = tracker.run_id
     try:
@@ -87,6 +88,14 @@ def train(cfg: DictConfig) -> float:
         tracker.set_tags({"optuna.state": "COMPLETE"})
     tracker.end("FINISHED")
     return objective
+
+
+def _log_missing_epochs(tracker, state: RunState) -> None:
+    """A kill between saving an epoch's state and logging it leaves a gap in MLflow: fill it."""
+    logged = tracker.logged_steps("train/loss")
+    for row in state.history:
+        if row["epoch"] not in logged:
+            tracker.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
 
 
 def _objective(state: RunState) -> float:

@@ -1,0 +1,77 @@
+"""One real training run shared by the trainer's end-to-end tests (the first `fit` costs seconds).
+
+`smoke_run` starts `python run.py +experiment=smoke` in a subprocess, kills it (SIGKILL) once its first
+epoch is checkpointed, then resumes the same run folder in-process with `train(compose(...))`. So the
+same run proves resume *and* serves every assertion about metrics, artifacts and the logged model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from melanoma_exp.paths import project_root
+
+EPOCHS = 3  # smoke: phase 0 = epoch 0 (head only), phase 1 = epochs 1-2 (top half of the backbone)
+
+
+def smoke_overrides(raw: Path, prepared: Path, root: Path, *extra: str) -> list[str]:
+    """Overrides that point the smoke recipe at the shared session data and a tmp store/run folder."""
+    return [
+        "+experiment=smoke",
+        f"data.raw_dir={raw}",
+        f"data.prepared_root={prepared.parent}",  # same settings as prepared_small: prepare is a no-op
+        f"paths.output_dir={root / 'outputs'}",
+        f"trainer.run_dir={root / 'run'}",
+        f"trainer.epochs={EPOCHS}",
+        f"tracking.tracking_uri=sqlite:///{root / 'mlflow.db'}",
+        f"tracking.artifact_location={root / 'artifacts'}",
+        *extra,
+    ]
+
+
+def _kill_after_first_epoch(overrides: list[str], run_dir: Path, log: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    state_file = run_dir / "checkpoints" / "state.json"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "run.py", *overrides], cwd=project_root(), env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.time() + 400
+        try:
+            while time.time() < deadline and proc.poll() is None:
+                if state_file.is_file() and json.loads(state_file.read_text())["epoch"] >= 1:
+                    proc.kill()
+                    break
+                time.sleep(0.05)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+    assert state_file.is_file(), f"run.py never checkpointed an epoch:\n{log.read_text()[-3000:]}"
+    return json.loads(state_file.read_text())
+
+
+@pytest.fixture(scope="session")
+def smoke_run(synthetic_raw, prepared_small, tmp_path_factory):
+    """The interrupted-then-resumed smoke run: its objective, folders, MLflow store and states."""
+    from melanoma_exp.config import compose
+    from melanoma_exp.training import train
+
+    root = tmp_path_factory.mktemp("smoke_run")
+    overrides = smoke_overrides(synthetic_raw, prepared_small, root)
+    interrupted = _kill_after_first_epoch(overrides, root / "run", root / "killed_run.log")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        objective = train(compose(overrides))
+    state = json.loads((root / "run" / "checkpoints" / "state.json").read_text())
+    return SimpleNamespace(
+        objective=objective, root=root, run_dir=root / "run", interrupted=interrupted, state=state,
+        tracking_uri=f"sqlite:///{root / 'mlflow.db'}", prepared=prepared_small, overrides=overrides, epochs=EPOCHS,
+    )
