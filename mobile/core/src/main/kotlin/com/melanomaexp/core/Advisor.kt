@@ -1,0 +1,62 @@
+package com.melanomaexp.core
+
+/**
+ * Turns a probability into the label and advice with the bundle's bands — the phone's copy of the
+ * serving app's `recommend()`, so an on-device answer reads exactly like a remote one.
+ */
+object Advisor {
+    /** Label and recommendation for [malignantProbability] given the photo's [qualityIssues]. */
+    fun recommend(spec: ModelSpec, malignantProbability: Double, qualityIssues: List<String>): Pair<Label, Recommendation> {
+        val label = spec.labelFor(malignantProbability)
+        val advice = if (label == Label.MALIGNANT) {
+            spec.bands.malignant
+        } else {
+            spec.bands.benignBand(1.0 - malignantProbability).let { Recommendation(it.level, it.text) }
+        }
+        if (qualityIssues.isEmpty()) return label to advice
+        // A bad photo puts "retake" first but keeps the band's advice: it never hides a worrying result.
+        val retake = spec.bands.retake
+        val problems = qualityIssues.joinToString("; ") { QualityCheck.issueText[it] ?: it }
+        return label to Recommendation(retake.level, "${retake.text} (Problem: $problems.) Meanwhile: ${advice.text}")
+    }
+}
+
+/** Runs the bundled LiteRT model; the Android layer implements it with the LiteRT Interpreter. */
+fun interface ProbabilityModel {
+    /** The malignant probability for one preprocessed input. */
+    fun malignantProbability(input: ModelInput): Double
+}
+
+/**
+ * On-device inference: decode → quality gate → preprocess → model → advice, giving the same
+ * [Prediction] shape as the endpoint. The photo bytes are only read, never kept.
+ */
+class OnDeviceAnalyzer(
+    private val spec: ModelSpec,
+    private val decoder: ImageDecoder,
+    private val model: ProbabilityModel,
+    private val clock: () -> Long = System::nanoTime,
+) {
+    private val preprocessor = Preprocessor(spec.input)
+
+    /** Analyses one photo; throws [IllegalArgumentException] if it cannot be decoded. */
+    fun analyse(photo: ByteArray): Prediction {
+        val start = clock()
+        val decoded = decoder.decode(photo)
+        val quality = QualityCheck.assess(decoded, spec.qualityGate)
+        val p = model.malignantProbability(preprocessor.toModelInput(decoded.image)).coerceIn(0.0, 1.0)
+        val (label, advice) = Advisor.recommend(spec, p, quality.issues)
+        return Prediction(
+            label = label,
+            malignantProbability = p,
+            benignProbability = 1.0 - p,
+            threshold = spec.threshold,
+            recommendation = advice,
+            quality = quality.toQuality(),
+            model = spec.ref,
+            disclaimer = spec.disclaimer,
+            latencyMs = (clock() - start) / 1e6,
+            source = InferenceSource.ON_DEVICE,
+        )
+    }
+}

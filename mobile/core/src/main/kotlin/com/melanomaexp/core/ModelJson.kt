@@ -1,0 +1,100 @@
+package com.melanomaexp.core
+
+import com.melanomaexp.core.ApiJson.int
+import com.melanomaexp.core.ApiJson.num
+import com.melanomaexp.core.ApiJson.obj
+import com.melanomaexp.core.ApiJson.objects
+import com.melanomaexp.core.ApiJson.str
+import com.melanomaexp.core.ApiJson.strings
+import com.melanomaexp.core.ApiJson.wrap
+import org.json.JSONObject
+
+/**
+ * Parses model.json (contract 4) — the bundled asset for on-device inference, or `GET /v1/model`.
+ * Nothing about the model is duplicated in code: size, resize, threshold, advice texts, quality
+ * thresholds and the disclaimer all come from here.
+ */
+object ModelJson {
+    /** Parses the document; a missing or malformed key raises [ContractException] naming it. */
+    fun parse(body: String): ModelSpec {
+        val doc = ApiJson.parseObject(body, "model.json")
+        val labels = doc.strings("labels", "model.json")
+        if (labels != listOf("benign", "malignant")) {
+            throw ContractException("model.json.labels must be [\"benign\", \"malignant\"], got $labels")
+        }
+        return wrap("model.json") {
+            ModelSpec(
+                name = doc.str("name", "model.json"),
+                version = doc.str("version", "model.json"),
+                input = parseInput(doc.obj("input", "model.json")),
+                threshold = doc.num("decision_threshold", "model.json"),
+                bands = parseBands(doc.obj("recommendation_bands", "model.json")),
+                qualityGate = parseQualityGate(doc.obj("quality_gate", "model.json")),
+                disclaimer = doc.str("disclaimer", "model.json"),
+                intendedUse = doc.optString("intended_use", ""),
+                limitations = if (doc.has("limitations")) doc.strings("limitations", "model.json") else emptyList(),
+                testMetrics = numericMetrics(doc.optJSONObject("metrics")?.optJSONObject("test")),
+            )
+        }
+    }
+
+    private fun parseInput(input: JSONObject): InputSpec {
+        val where = "model.json.input"
+        val channels = input.int("channels", where)
+        val color = input.str("color", where)
+        val dtype = input.str("dtype", where)
+        if (channels != 3 || color != "RGB" || dtype != "float32") {
+            throw ContractException("$where: only 3-channel RGB float32 input is supported, got $channels/$color/$dtype")
+        }
+        val range = input.optJSONArray("value_range")
+        return InputSpec(
+            height = input.int("height", where),
+            width = input.int("width", where),
+            valueMin = range?.let { wrap("$where.value_range") { it.getDouble(0) } } ?: 0.0,
+            valueMax = range?.let { wrap("$where.value_range") { it.getDouble(1) } } ?: 255.0,
+            resizeMethod = wrap("$where.resize_method") { ResizeMethod.fromWire(input.optString("resize_method", "bilinear")) },
+            resizeAspect = wrap("$where.resize_aspect") { ResizeAspect.fromWire(input.optString("resize_aspect", "center_crop")) },
+        )
+    }
+
+    private fun parseBands(bands: JSONObject): RecommendationBands {
+        val where = "model.json.recommendation_bands"
+        val benign = wrap("$where.benign") { bands.getJSONArray("benign") }.objects("$where.benign").mapIndexed { i, b ->
+            BenignBand(
+                minBenignProbability = b.num("min_benign_probability", "$where.benign[$i]"),
+                level = b.str("level", "$where.benign[$i]"),
+                text = b.str("text", "$where.benign[$i]"),
+            )
+        }
+        return RecommendationBands(
+            benign = benign,
+            malignant = recommendation(bands.obj("malignant", where), "$where.malignant"),
+            retake = recommendation(bands.obj("retake", where), "$where.retake"),
+        )
+    }
+
+    private fun recommendation(o: JSONObject, where: String) = Recommendation(o.str("level", where), o.str("text", where))
+
+    private fun parseQualityGate(gate: JSONObject): QualityGate {
+        val where = "model.json.quality_gate"
+        return QualityGate(
+            minSidePx = gate.int("min_side_px", where),
+            analysisMaxSidePx = gate.int("analysis_max_side_px", where),
+            blurMinLaplacianVar = gate.num("blur_min_laplacian_var", where),
+            darkMaxMean = gate.num("dark_max_mean", where),
+            brightMinMean = gate.num("bright_min_mean", where),
+            clippedMaxFraction = gate.num("clipped_max_fraction", where),
+        )
+    }
+
+    /** Keeps the numeric test metrics (a tiny test bundle may carry only a note). */
+    private fun numericMetrics(metrics: JSONObject?): Map<String, Double> {
+        if (metrics == null) return emptyMap()
+        val out = linkedMapOf<String, Double>()
+        for (key in metrics.keys()) {
+            val v = metrics.opt(key)
+            if (v is Number) out[key] = v.toDouble()
+        }
+        return out
+    }
+}

@@ -1,0 +1,28 @@
+package com.melanomaexp.core
+
+import org.junit.Assert.assertEquals
+import org.junit.Test
+
+/** The phone's quality gate against the serving app's numbers for the same photos. */
+class QualityParityTest {
+    private fun check(photoKey: String, relTol: Double, absTol: Double) {
+        val photo = TestEnv.expected.getJSONObject("photos").getJSONObject(photoKey)
+        val q = photo.getJSONObject("quality")
+        val decoded = JvmImageDecoder.decode(TestEnv.fixture(photo.getString("file")))
+        val ours = QualityCheck.assess(decoded, TestEnv.bundleSpec.qualityGate)
+        val issues = q.getJSONArray("issues").let { a -> List(a.length()) { a.getString(it) } }
+        assertEquals("$photoKey issues", issues, ours.issues)
+        assertEquals("$photoKey ok", q.getBoolean("ok"), ours.ok)
+        val lap = q.getDouble("laplacian_var")
+        assertEquals("$photoKey laplacian variance", lap, ours.laplacianVariance, lap * relTol)
+        assertEquals("$photoKey mean luma", q.getDouble("mean_luma"), ours.meanLuma, absTol)
+        assertEquals("$photoKey clipped fraction", q.getDouble("clipped_fraction"), ours.clippedFraction, 1e-6 + absTol / 100)
+    }
+
+    // numpy accumulates in float32; the phone in double: tiny relative differences only.
+    @Test fun `small PNG flags low resolution like the server`() = check("lesion_png", 1e-4, 1e-3)
+    @Test fun `semi-transparent PNG`() = check("alpha_png", 1e-4, 1e-3)
+    @Test fun `large PNG is measured on the same BOX-downscaled copy`() = check("large_png", 1e-4, 1e-3)
+    @Test fun `dark PNG is flagged too dark like the server`() = check("dark_png", 1e-4, 1e-3)
+    @Test fun `JPEG agrees within decoder tolerance`() = check("lesion_jpg", 0.05, 1.0)
+}

@@ -1,0 +1,73 @@
+package com.melanomaexp.core
+
+import org.json.JSONObject
+import java.io.ByteArrayInputStream
+import java.io.File
+import java.nio.ByteBuffer
+import java.nio.ByteOrder
+import javax.imageio.ImageIO
+
+/**
+ * What the test driver (mobile/tools/run_suite.py) hands the JVM: the live servers, the bundle and
+ * the fixtures written by the serving app's own preprocessing. A missing property is a setup error.
+ */
+object TestEnv {
+    private fun prop(name: String): String =
+        System.getProperty(name)?.takeIf { it.isNotBlank() }
+            ?: error("system property -D$name is not set; run the suite with `make -C mobile test`")
+
+    val baseUrl: String get() = prop("melanoma.url")
+    val keyedUrl: String get() = prop("melanoma.keyedUrl")
+    val apiKey: String get() = prop("melanoma.apiKey")
+    val keyedMaxBodyBytes: Int get() = prop("melanoma.keyedMaxBodyBytes").toInt()
+    val bundleDir: File get() = File(prop("melanoma.bundle"))
+    val fixturesDir: File get() = File(prop("melanoma.fixtures"))
+
+    /** The bundle's model.json, parsed by the code under test. */
+    val bundleSpec: ModelSpec by lazy { ModelJson.parse(File(bundleDir, "model.json").readText()) }
+
+    /** The serving side's numbers for the fixture photos. */
+    val expected: JSONObject by lazy { JSONObject(File(fixturesDir, "expected.json").readText()) }
+
+    fun fixture(name: String): ByteArray = File(fixturesDir, name).readBytes()
+}
+
+/** The JVM's implementation of the decoder seam (Android uses BitmapFactory + ExifInterface). */
+object JvmImageDecoder : ImageDecoder {
+    override fun decode(bytes: ByteArray): DecodedPhoto {
+        val img = ImageIO.read(ByteArrayInputStream(bytes))
+            ?: throw IllegalArgumentException("not a decodable image (${bytes.size} bytes)")
+        val pixels = img.getRGB(0, 0, img.width, img.height, null, 0, img.width)
+        return DecodedPhoto(ArgbImage(img.width, img.height, pixels))
+    }
+}
+
+/** Reads a raw little-endian float32 tensor written by numpy's `tofile`. */
+fun readF32(file: File): FloatArray {
+    val buf = ByteBuffer.wrap(file.readBytes()).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer()
+    return FloatArray(buf.remaining()).also { buf.get(it) }
+}
+
+/** A well-formed contract-5 answer for parsing and presentation tests. */
+fun predictionJson(
+    label: String = "benign",
+    malignant: Double = 0.12,
+    level: String = "likely_benign",
+    text: String = "Likely benign. Keep an eye on it.",
+    qualityOk: Boolean = true,
+    issues: List<String> = emptyList(),
+): String = JSONObject()
+    .put("label", label)
+    .put("malignant_probability", malignant)
+    .put("benign_probability", 1.0 - malignant)
+    .put("threshold", 0.5)
+    .put("recommendation", JSONObject().put("level", level).put("text", text))
+    .put("quality", JSONObject().put("ok", qualityOk).put("issues", org.json.JSONArray(issues)))
+    .put("model", JSONObject().put("name", "tiny-test-model").put("version", "3"))
+    .put("disclaimer", "Not medical advice.")
+    .put("latency_ms", 12.5)
+    .toString()
+
+fun samplePrediction(label: String = "benign", malignant: Double = 0.12, level: String = "likely_benign",
+                     qualityOk: Boolean = true, issues: List<String> = emptyList()): Prediction =
+    ApiJson.parsePrediction(predictionJson(label, malignant, level, qualityOk = qualityOk, issues = issues))

@@ -1,0 +1,107 @@
+"""Write the preprocessing-parity fixtures for the Kotlin core tests, computed by the serving app.
+
+`python mobile/tools/make_fixtures.py --bundle DIR --out DIR` draws a few deterministic test photos
+(PNG, semi-transparent PNG, JPEG, a large one, a dark one), runs them through the serving app's own
+decoding, resizing and quality gate (`serving.decode`, `serving.quality`) and writes what it got:
+each model input as raw little-endian float32 (`*.f32`, HWC) and the rest in `expected.json`. The
+Kotlin tests decode the same files on the JVM and must reproduce these numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # serving/ is a top-level package of the checkout
+
+from serving.decode import decode_image, to_model_input  # noqa: E402
+from serving.quality import assess_quality  # noqa: E402
+
+# Methods the serving app accepts, checked at a non-square size to catch axis mix-ups.
+METHODS = ["bilinear", "bicubic", "nearest", "box", "lanczos"]
+ODD_SIZE = (48, 64)  # (height, width)
+
+
+def lesion_rgb(width: int, height: int, seed: int) -> np.ndarray:
+    """A skin-toned gradient with a dark irregular blob, hair-like lines and noise (uint8 HWC)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.stack([200 + 30 * xx / width, 150 + 20 * yy / height, 120 + 10 * np.sin(xx / 7)], axis=-1)
+    cy, cx, r = height * 0.5, width * 0.45, min(width, height) * 0.28
+    angle = np.arctan2(yy - cy, xx - cx)
+    inside = (yy - cy) ** 2 + (xx - cx) ** 2 < (r * (1 + 0.2 * np.sin(5 * angle))) ** 2
+    img[inside] = [90, 55, 40]
+    img[(xx + 2 * yy).astype(int) % 23 == 0] = [40, 30, 25]  # hair
+    img += rng.normal(0, 9, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def write_photos(out: Path) -> dict[str, Path]:
+    """Write the fixture photos; returns name -> path."""
+    photos = {}
+    photos["lesion_png"] = out / "lesion.png"
+    Image.fromarray(lesion_rgb(97, 61, 1)).save(photos["lesion_png"])
+    rgba = np.dstack([lesion_rgb(40, 50, 2), np.tile(np.linspace(0, 255, 40).astype(np.uint8), (50, 1))])
+    photos["alpha_png"] = out / "alpha.png"
+    Image.fromarray(rgba, "RGBA").save(photos["alpha_png"])
+    photos["lesion_jpg"] = out / "lesion.jpg"
+    Image.fromarray(lesion_rgb(120, 90, 3)).save(photos["lesion_jpg"], quality=92)
+    photos["large_png"] = out / "large.png"
+    Image.fromarray(lesion_rgb(700, 530, 4)).save(photos["large_png"])
+    photos["dark_png"] = out / "dark.png"
+    Image.fromarray((lesion_rgb(80, 80, 5) // 8).astype(np.uint8)).save(photos["dark_png"])
+    return photos
+
+
+def reference(bundle: Path, out: Path) -> dict:
+    """Compute the serving side's numbers for every fixture photo."""
+    spec = json.loads((bundle / "model.json").read_text(encoding="utf-8"))
+    inp, gate = spec["input"], spec["quality_gate"]
+    decode_side = max(inp["height"], inp["width"], int(gate["analysis_max_side_px"]))
+    cases = [(inp["resize_method"], inp["height"], inp["width"], inp.get("resize_aspect", "center_crop"))]
+    cases += [(m, *ODD_SIZE, aspect) for m in METHODS for aspect in ("center_crop", "stretch")]
+    expected = {"bundle_input": inp, "quality_gate": gate, "photos": {}}
+    for name, path in write_photos(out).items():
+        decoded = decode_image(path.read_bytes(), min_side=decode_side, max_pixels=120_000_000)
+        report = assess_quality(decoded.image, decoded.original_size, gate)
+        tensors = []
+        for method, height, width, aspect in cases:
+            x = to_model_input(decoded.image, height=height, width=width, resize_method=method,
+                               resize_aspect=aspect)
+            file = f"{name}_{method}_{aspect}_{height}x{width}.f32"
+            x.astype("<f4").tofile(out / file)
+            tensors.append({"method": method, "aspect": aspect, "height": height, "width": width, "file": file,
+                            "channel_means": [float(x[..., c].mean()) for c in range(3)]})
+        expected["photos"][name] = {
+            "file": path.name,
+            "decoded_size": list(decoded.image.size),
+            "original_size": list(decoded.original_size),
+            "quality": {"ok": report.ok, "issues": report.issues, "laplacian_var": report.laplacian_var,
+                        "mean_luma": report.mean_luma, "clipped_fraction": report.clipped_fraction},
+            "tensors": tensors,
+        }
+    return expected
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", required=True, type=Path, help="model bundle folder (model.json)")
+    parser.add_argument("--out", required=True, type=Path, help="fixtures folder to (re)write")
+    args = parser.parse_args(argv)
+    if not (args.bundle / "model.json").is_file():
+        parser.error(f"no model.json in --bundle {args.bundle}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    expected = reference(args.bundle, args.out)
+    (args.out / "expected.json").write_text(json.dumps(expected, indent=1), encoding="utf-8")
+    print(f"fixtures: {len(expected['photos'])} photos -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
