@@ -1,0 +1,285 @@
+"""Serving: cold start, warm latency, throughput and size of the LiteRT app vs the TensorFlow path.
+
+Side by side in one run, for an exported EfficientNetV2-B3 bundle at 224 px (random weights: speed
+does not depend on them):
+
+- cold start: new process -> first 200 answer of the serving app under uvicorn (LiteRT), against
+  the thesis-style path (new process: import TensorFlow, load model.keras, decode, predict), and a
+  bare LiteRT script (numpy + Pillow + interpreter) as the floor;
+- warm latency of POST /v1/predict for a 4032x3024 phone-size JPEG, p50/p99 over N requests;
+- throughput with 1, 2, 4, 8 concurrent clients;
+- size: installed serving dependencies (serving/requirements.txt, transitively) vs the TensorFlow
+  environment, and the bundle files.
+
+    python -m bench.bench_serving                 # default run (~3 min on 2 cores, B3 export included)
+    python -m bench.bench_serving --requests 200  # more latency samples
+
+The B3 bundle is cached in outputs/bench/serving-b3-224 (delete it to re-export).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MB = 1024 * 1024
+
+
+def build_b3_bundle(out: Path, size: int) -> Path:
+    """Export an EfficientNetV2-B3 classifier (project's build_model, weights=None) as a bundle."""
+    if (out / "model.json").is_file():
+        return out
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from melanoma_exp.config import compose
+    from melanoma_exp.export.bundle import export_bundle
+    from melanoma_exp.models.build import build_model
+
+    cfg = compose(["model=efficientnetv2b3", "model.weights=null"])
+    print(f"exporting an EfficientNetV2-B3 bundle at {size} px to {out} (about a minute) ...", flush=True)
+    model = build_model(cfg.model, cfg.head, size)
+    return export_bundle(model, out, meta={"name": "bench-efficientnetv2b3", "version": "bench",
+                                           "architecture": "efficientnetv2b3"})
+
+
+def phone_jpeg(width: int = 4032, height: int = 3024) -> bytes:
+    """A phone-size synthetic lesion photo as JPEG (quality 92, like a phone camera)."""
+    import tempfile
+
+    from PIL import Image
+
+    from melanoma_exp.data.synth import generate_synthetic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = generate_synthetic(Path(tmp) / "raw", n=1, size=(width, height), seed=1)
+        img = Image.open(next(raw.glob("*.jpg"))).convert("RGB")
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=92)
+        return buf.getvalue()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _env(bundle: Path) -> dict:
+    return {**os.environ, "MELANOMA_BUNDLE": str(bundle), "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def start_server(bundle: Path, jpeg: bytes) -> tuple[subprocess.Popen, str, float]:
+    """Start uvicorn in a new process; return it, its URL and seconds until the first 200 predict.
+
+    The port is polled with bare sockets and the HTTP client exists before the clock starts, so
+    the measuring side adds (almost) nothing to the number.
+    """
+    import httpx
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    with httpx.Client(timeout=60) as http:
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "serving.app:app", "--port", str(port),
+                                 "--log-level", "warning", "--no-access-log"], env=_env(bundle), cwd=ROOT)
+        while True:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if proc.poll() is not None:
+                raise RuntimeError("the serving process exited during start-up")
+            time.sleep(0.002)
+        r = http.post(url + "/v1/predict", content=jpeg, headers={"content-type": "image/jpeg"})
+        seconds = time.perf_counter() - start
+    if r.status_code != 200:
+        raise RuntimeError(f"first predict answered {r.status_code}: {r.text[:300]}")
+    return proc, url, seconds
+
+
+TF_PATH = """
+import io, sys
+import numpy as np
+from PIL import Image
+import tensorflow as tf
+import keras
+model = keras.models.load_model(sys.argv[1])
+img = Image.open(io.BytesIO(open(sys.argv[2], "rb").read())).convert("RGB").resize((int(sys.argv[3]),) * 2)
+p = float(model.predict(np.asarray(img, np.float32)[None], verbose=0)[0, 0])
+print(p)
+"""
+
+LITERT_SCRIPT = """
+import io, sys
+import numpy as np
+from PIL import Image
+from ai_edge_litert.interpreter import Interpreter
+it = Interpreter(model_path=sys.argv[1], num_threads=2)
+it.allocate_tensors()
+img = Image.open(io.BytesIO(open(sys.argv[2], "rb").read()))
+img.draft("RGB", (int(sys.argv[3]),) * 2)
+x = np.asarray(img.convert("RGB").resize((int(sys.argv[3]),) * 2), np.float32)[None]
+it.set_tensor(it.get_input_details()[0]["index"], x)
+it.invoke()
+print(float(it.get_tensor(it.get_output_details()[0]["index"])[0, 0]))
+"""
+
+
+def time_process(args: list[str], env: dict) -> float:
+    """Seconds from process start to its exit (it prints one prediction)."""
+    start = time.perf_counter()
+    subprocess.run(args, env=env, check=True, capture_output=True, cwd=ROOT)
+    return time.perf_counter() - start
+
+
+def warm_latency(url: str, jpeg: bytes, n: int) -> tuple[list[float], list[float]]:
+    """Client-side and server-side latencies (ms) of ``n`` sequential predictions."""
+    import httpx
+
+    client_ms, server_ms = [], []
+    with httpx.Client(base_url=url, timeout=60) as http:
+        for _ in range(n):
+            start = time.perf_counter()
+            r = http.post("/v1/predict", content=jpeg, headers={"content-type": "image/jpeg"})
+            client_ms.append((time.perf_counter() - start) * 1000)
+            server_ms.append(r.json()["latency_ms"])
+    return client_ms, server_ms
+
+
+def throughput(url: str, jpeg: bytes, clients: int, per_client: int) -> tuple[float, int]:
+    """Requests/s and error count with ``clients`` concurrent keep-alive clients."""
+    import httpx
+
+    def run(_: int) -> int:
+        errors = 0
+        with httpx.Client(base_url=url, timeout=120) as http:
+            for _ in range(per_client):
+                r = http.post("/v1/predict", content=jpeg, headers={"content-type": "image/jpeg"})
+                errors += r.status_code != 200
+        return errors
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        errors = sum(pool.map(run, range(clients)))
+    return clients * per_client / (time.perf_counter() - start), errors
+
+
+def installed_size(requirements: list[str]) -> tuple[float, int]:
+    """MiB installed by the transitive closure of ``requirements`` in this environment."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    seen: set[str] = set()
+    total = 0
+    stack = [Requirement(r).name for r in requirements]
+    while stack:
+        name = re.sub(r"[-_.]+", "-", stack.pop()).lower()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        total += sum((f.size or 0) for f in (dist.files or []))
+        for req in map(Requirement, dist.requires or []):
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                stack.append(req.name)
+    return total / MB, len(seen)
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main(argv: list[str] | None = None) -> str:
+    """Run the benchmark, print the numbers, return a Markdown section."""
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_serving", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=224, help="model input side (default 224)")
+    parser.add_argument("--requests", type=int, default=60, help="warm latency samples (default 60)")
+    parser.add_argument("--cold-runs", type=int, default=3, help="cold starts per path (default 3)")
+    parser.add_argument("--per-client", type=int, default=8, help="requests per client in throughput runs")
+    parser.add_argument("--bundle", type=Path, default=ROOT / "outputs" / "bench" / "serving-b3-224")
+    args = parser.parse_args(argv)
+
+    bundle = build_b3_bundle(args.bundle, args.size)
+    jpeg = phone_jpeg()
+    photo = bundle.parent / "phone-4032x3024.jpg"
+    photo.write_bytes(jpeg)
+    load = os.getloadavg()[0]
+    print(f"phone JPEG: {len(jpeg) / MB:.1f} MiB; load average before: {load:.1f}", flush=True)
+
+    cold_app, cold_tf, cold_bare = [], [], []
+    for _ in range(args.cold_runs):
+        proc, _, seconds = start_server(bundle, jpeg)
+        proc.terminate()
+        proc.wait()
+        cold_app.append(seconds)
+        cold_bare.append(time_process([sys.executable, "-c", LITERT_SCRIPT, str(bundle / "model.tflite"),
+                                       str(photo), str(args.size)], _env(bundle)))
+    for _ in range(max(1, args.cold_runs - 1)):  # the TF path is slow; fewer runs
+        cold_tf.append(time_process([sys.executable, "-c", TF_PATH, str(bundle / "model.keras"), str(photo),
+                                     str(args.size)], _env(bundle)))
+    print(f"cold start: app {min(cold_app):.2f} s, bare LiteRT {min(cold_bare):.2f} s, "
+          f"TensorFlow path {min(cold_tf):.2f} s", flush=True)
+
+    proc, url, _ = start_server(bundle, jpeg)
+    try:
+        warm_latency(url, jpeg, 5)  # warm-up
+        client_ms, server_ms = warm_latency(url, jpeg, args.requests)
+        rates = {c: throughput(url, jpeg, c, args.per_client) for c in (1, 2, 4, 8)}
+    finally:
+        proc.terminate()
+        proc.wait()
+    print(f"warm latency (client): p50 {_pct(client_ms, .5):.1f} ms, p99 {_pct(client_ms, .99):.1f} ms", flush=True)
+
+    serve_req = [ln.strip() for ln in (ROOT / "serving" / "requirements.txt").read_text().splitlines()
+                 if ln.strip() and not ln.startswith("#")]
+    serve_mb, serve_n = installed_size(serve_req)
+    tf_mb, tf_n = installed_size(["tensorflow", "keras"])
+    sizes = {name: (bundle / name).stat().st_size / MB
+             for name in ("model.keras", "model.tflite", "model_int8.tflite")}
+
+    rows = [
+        "## Serving (LiteRT app vs TensorFlow path)",
+        "",
+        f"EfficientNetV2-B3 bundle at {args.size} px; {os.cpu_count()} CPU cores; load average at start "
+        f"{load:.1f} (other work on the machine inflates every number). Phone photo: 4032x3024 JPEG, "
+        f"{len(jpeg) / MB:.1f} MiB.",
+        "",
+        "| Measure | Value |",
+        "|---|---|",
+        f"| Cold start, serving app (new uvicorn process -> first 200 predict), best / median of {len(cold_app)} "
+        f"| {min(cold_app):.2f} s / {statistics.median(cold_app):.2f} s |",
+        f"| Cold start, bare LiteRT script (import, load, decode, predict), best | {min(cold_bare):.2f} s |",
+        f"| Cold start, TensorFlow path (import TF, load .keras, predict), best of {len(cold_tf)} "
+        f"| {min(cold_tf):.2f} s |",
+        f"| Warm latency, client side, p50 / p99 ({args.requests} requests) "
+        f"| {_pct(client_ms, .5):.1f} ms / {_pct(client_ms, .99):.1f} ms |",
+        f"| Warm latency, server side (decode+quality+model), p50 / p99 "
+        f"| {_pct(server_ms, .5):.1f} ms / {_pct(server_ms, .99):.1f} ms |",
+        *[f"| Throughput, {c} concurrent client(s) | {rate:.1f} req/s ({errors} errors) |"
+          for c, (rate, errors) in rates.items()],
+        f"| Installed serving dependencies ({serve_n} distributions) | {serve_mb:.0f} MiB |",
+        f"| Installed TensorFlow + Keras ({tf_n} distributions) | {tf_mb:.0f} MiB |",
+        *[f"| {name} | {mb:.1f} MiB |" for name, mb in sizes.items()],
+        "",
+    ]
+    report = "\n".join(rows)
+    print(report)
+    return report
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
