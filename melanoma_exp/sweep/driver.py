@@ -175,7 +175,8 @@ class SweepRun:
         now = progress(self.study)
         slots = self.n_trials - now.done - now.running
         if slots <= 0:
-            wait = self.sweep_cfg.get("wait_for_running", True)
+            # Without heartbeats a dead worker's trial would be waited for forever.
+            wait = self.sweep_cfg.get("wait_for_running", True) and self.heartbeat_interval
             return [] if (now.running and wait) else None
         batch = []
         for _ in range(min(_batch_size(self.config), slots)):

@@ -74,6 +74,7 @@ def test_max_failures_stops_the_sweep_with_a_clear_error_and_a_consistent_study(
     assert states(load(tmp_path)) == {"FAIL": 2}  # one tolerated, the second stops; none RUNNING
 
 
+@pytest.mark.slow
 def test_mlflow_parent_children_plots_and_best_experiment_file(tmp_path):
     import mlflow
     from mlflow.tracking import MlflowClient

@@ -85,9 +85,12 @@ def test_two_workers_share_one_postgresql_study(tmp_path, postgres_url):
     _assert_shared(study, done)
 
 
-def test_joblib_launcher_runs_trials_in_parallel_processes(tmp_path):
+def test_joblib_launcher_runs_and_prunes_trials_in_parallel_processes(tmp_path):
+    # A threshold no accuracy reaches prunes every trial at its first report: the decision is
+    # taken in the joblib worker process, through the storage.
     run_toy(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "sweep.n_trials=4",
-            "sweep.pruner.name=none", timeout=300)
+            "sweep.pruner.name=threshold", "sweep.pruner.lower=1.01", "sweep.pruner.warmup_epochs=0",
+            timeout=300)
     study = load(tmp_path)
-    assert states(study) == {"COMPLETE": 4}
-    assert all(len(t.intermediate_values) == 4 for t in study.trials)  # reported from the workers
+    assert states(study) == {"PRUNED": 4}
+    assert all(list(t.intermediate_values) == [0] for t in study.trials)
