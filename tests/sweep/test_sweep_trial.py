@@ -1,0 +1,52 @@
+"""The trainer's side of the contract: `trial_from_config` on a real SQLite study."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from omegaconf import OmegaConf
+
+from melanoma_exp.sweep.study import open_study
+from melanoma_exp.sweep.trial import trial_from_config
+
+
+def sweep_node(tmp_path, **extra):
+    return {"storage": f"sqlite:///{tmp_path}/optuna.db", "study_name": "s",
+            "pruner": {"name": "threshold", "lower": 0.8, "warmup_epochs": 4}, **extra}
+
+
+def test_no_sweep_means_no_trial(tmp_path):
+    assert trial_from_config(OmegaConf.create({"sweep": None})) is None
+    assert trial_from_config(OmegaConf.create({"model": {"name": "x"}})) is None
+    assert trial_from_config(OmegaConf.create({"sweep": sweep_node(tmp_path)})) is None
+
+
+def test_handle_reports_prunes_and_tags_by_trial_number(tmp_path):
+    study = open_study(OmegaConf.create(sweep_node(tmp_path)), create=True)
+    study.ask()
+    asked = study.ask()  # the job must get trial 1, not the first RUNNING one
+    cfg = OmegaConf.create({"sweep": sweep_node(tmp_path, trial_number=1, parent_run_id="abc")})
+    handle = trial_from_config(cfg)
+    assert handle.number == 1
+    decisions = []
+    for epoch in range(6):
+        handle.report(0.7, epoch)
+        decisions.append(handle.should_prune())
+    assert decisions == [False, False, False, False, True, True]  # thesis rule: from epoch 5 on
+    handle.report(math.nan, 6)  # a NaN epoch is not recorded
+    assert study._storage.get_trial(asked._trial_id).intermediate_values == {e: 0.7 for e in range(6)}
+    assert handle.mlflow_tags() == {"mlflow.parentRunId": "abc", "optuna.study_name": "s",
+                                    "optuna.trial_number": "1", "optuna.state": "RUNNING"}
+
+
+def test_clear_errors_for_bad_trial_number_and_storage(tmp_path):
+    open_study(OmegaConf.create(sweep_node(tmp_path)), create=True)
+    with pytest.raises(KeyError, match="sweep.trial_number=7"):
+        trial_from_config(OmegaConf.create({"sweep": sweep_node(tmp_path, trial_number=7)}))
+    bad = sweep_node(tmp_path, trial_number=0, storage="optuna.db")
+    with pytest.raises(ValueError, match="sweep.storage"):
+        trial_from_config(OmegaConf.create({"sweep": bad}))
+    relative = sweep_node(tmp_path, trial_number=0, storage="sqlite:///optuna.db")
+    with pytest.raises(ValueError, match="absolute"):
+        trial_from_config(OmegaConf.create({"sweep": relative}))
