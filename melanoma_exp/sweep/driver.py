@@ -248,6 +248,9 @@ class SweepRun:
             self._finish(status)
         return self.study
 
+    def _summary(self, best_file: Path | None) -> str:
+        return _summary_line(self.study, self.n_trials, str(self.sweep_cfg.metric), best_file)
+
     def _finish(self, status: str) -> None:
         from melanoma_exp.sweep.report import write_best_experiment
 
@@ -256,11 +259,26 @@ class SweepRun:
         best_file = write_best_experiment(
             self.study, self.fixed, groups, out_dir, str(self.sweep_cfg.metric)
         )
-        if best_file:
-            log.info("sweep: best trial written to %s", best_file)
+        print(self._summary(best_file), flush=True)
         if self.tracker:
             sweep_dir = Path(str(OmegaConf.select(self.config, "hydra.sweep.dir", default=".")))
             self.tracker.finish(self.study, status, sweep_dir, best_file)
+
+
+def _summary_line(study: Any, n_trials: int, metric: str, best_file: Path | None) -> str:
+    """The closing lines a person reads: counts, best trial, recipe, disclaimer."""
+    from melanoma_exp import DISCLAIMER
+    from melanoma_exp.sweep.report import best_trial
+
+    now = progress(study)
+    text = (f"[sweep] study {study.study_name!r}: {now.done}/{n_trials} trials "
+            f"({now.complete} complete, {now.pruned} pruned, {now.failed} failed)")
+    best = best_trial(study)
+    if best is not None:
+        text += f"; best {metric} = {best.value:.4f} (trial {best.number})"
+    if best_file is not None:
+        text += f"\n[sweep] retrain the best trial: python run.py +experiment={best_file.stem}  ({best_file})"
+    return text + "\n" + DISCLAIMER
 
 
 def _tell_safely(study: Any, trial: Any, job_return: Any) -> str:
