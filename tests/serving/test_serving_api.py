@@ -8,7 +8,6 @@ import sys
 
 import pytest
 from PIL import Image
-
 from serving_helpers import ROOT, encode, lesion_image
 
 PREDICT_KEYS = {"label", "malignant_probability", "benign_probability", "threshold", "recommendation",
