@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from melanoma_exp import DISCLAIMER
+from melanoma_exp.clinical.bundle import bundle_summary
 
 SCHEMA_VERSION = 1
 LABELS = ["benign", "malignant"]
@@ -188,6 +189,8 @@ def build_model_json(meta: dict[str, Any], *, height: int, width: int) -> dict[s
         "intended_use": INTENDED_USE,
         "limitations": list(LIMITATIONS),
         "disclaimer": DISCLAIMER,
+        # Issue 7: how the threshold was chosen, calibration, flagged subgroups (docs/evaluation.md).
+        "clinical": bundle_summary(meta.get("clinical")),
     }
 
 
@@ -212,6 +215,7 @@ def meta_from_report(report: dict[str, Any], **extra: Any) -> dict[str, Any]:
         "baseline": report.get("baseline") or {},
         "data": report.get("data") or {},
         "monitor": report.get("monitor") or {},
+        "clinical": report.get("clinical"),
     }
     meta.update({k: v for k, v in extra.items() if v is not None})
     return meta

@@ -1,0 +1,105 @@
+"""What of the clinical evaluation travels in the model bundle: a compact summary for model.json
+(``clinical``) and its section of MODEL_CARD.md.
+
+The threshold itself is model.json's ``decision_threshold`` and the temperature is already folded
+into the exported model's last layer; this summary says so, with the numbers behind them, so a reader
+of the bundle alone knows how the threshold was chosen and which subgroups trail.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def _finite(value: Any) -> Any:
+    """NaN/inf -> None, recursively: model.json is read by strict JSON parsers (the app)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _f(value: Any, spec: str = ".3f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def bundle_summary(section: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The compact ``clinical`` entry of model.json from report.json's ``clinical`` section."""
+    if not section:
+        return None
+    op, test = section["operating_point"], section["operating_point"]["test"]
+    summary: dict[str, Any] = {
+        "threshold_method": op["method"],
+        "target_sensitivity": op.get("target_sensitivity"),
+        "threshold_chosen_on": op.get("chosen_on", "val"),
+        "test_sensitivity": test["sensitivity"],
+        "test_sensitivity_ci95": test["sensitivity_ci"],
+        "test_specificity": test["specificity"],
+        "test_specificity_ci95": test["specificity_ci"],
+    }
+    cal = section.get("calibration")
+    if cal:
+        summary["calibration"] = {"method": "temperature", "temperature": cal["temperature"],
+                                  "applied_in_model": bool(cal.get("applied_in_model", True)),
+                                  "test_ece_before": cal["before"]["ece"], "test_ece_after": cal["after"]["ece"]}
+    sub = section.get("subgroups")
+    if sub:
+        summary["flagged_subgroups"] = [
+            {"attribute": r["attribute"], "value": r["value"], "sensitivity": r["sensitivity"],
+             "n_malignant": r["n_malignant"]}
+            for r in sub["flagged"] if r["flag"] == "trails_overall"
+        ]
+        summary["subgroup_margin"] = sub["margin"]
+    rob = section.get("robustness")
+    if rob:
+        summary["robustness"] = {"swing_median_pp": rob["swing_pp"]["median"], "swing_p95_pp": rob["swing_pp"]["p95"],
+                                 "flip_rate": rob["flip_rate"], "n_images": rob["n_images"]}
+    ood = section.get("ood")
+    if ood:
+        summary["ood"] = {"method": ood["method"], "threshold": ood["threshold"],
+                          "held_out": ood["held_out"], "quality_issue": "not_a_lesion"}
+    return _finite(summary)
+
+
+def model_card_lines(summary: dict[str, Any] | None) -> list[str]:
+    """MODEL_CARD.md lines for a model.json ``clinical`` summary (empty when there is none)."""
+    if not summary:
+        return []
+
+    def ci(values) -> str:
+        return f"{_f(values[0], '.2f')}–{_f(values[1], '.2f')}" if values else "n/a"
+
+    target = summary.get("target_sensitivity")
+    lines = [
+        "## Clinical evaluation",
+        f"- Threshold chosen on the {summary['threshold_chosen_on']} split by {summary['threshold_method']}"
+        + (f" (target sensitivity {target:.2f})" if target else "") + ".",
+        f"- Test sensitivity {_f(summary['test_sensitivity'])} (95% CI {ci(summary['test_sensitivity_ci95'])}), "
+        f"specificity {_f(summary['test_specificity'])} (95% CI {ci(summary['test_specificity_ci95'])}).",
+    ]
+    cal = summary.get("calibration")
+    if cal:
+        lines.append(f"- Calibrated by temperature scaling (T = {cal['temperature']:.3f}, built into the model): "
+                     f"test ECE {_f(cal['test_ece_before'])} before, {_f(cal['test_ece_after'])} after.")
+    if "flagged_subgroups" in summary:
+        flagged = summary["flagged_subgroups"]
+        lines.append(
+            f"- Subgroups whose sensitivity trails the overall by more than {summary['subgroup_margin']:.2f}: "
+            + (", ".join(f"**{g['attribute']} = {g['value']}** ({_f(g['sensitivity'], '.2f')}, "
+                         f"{g['n_malignant']} malignant)" for g in flagged) if flagged else "none")
+            + ". Small groups have wide intervals: not flagged is not the same as shown to be fine."
+        )
+    rob = summary.get("robustness")
+    if rob:
+        lines.append(f"- Phone-photo robustness: the malignant probability swings by a median of "
+                     f"{_f(rob['swing_median_pp'], '.1f')} pp (95th percentile {_f(rob['swing_p95_pp'], '.1f')} pp) across "
+                     f"capture-condition degradations; the verdict flips for {_f(100 * rob['flip_rate'], '.0f')}% of images.")
+    ood = summary.get("ood")
+    if ood:
+        lines.append(f"- Not-a-lesion check (Mahalanobis, threshold {_f(ood['threshold'], '.2f')}): held-out "
+                     f"AUROC {_f(ood['held_out'].get('auroc'), '.2f')} against synthetic non-lesion images.")
+    return [*lines, ""]
