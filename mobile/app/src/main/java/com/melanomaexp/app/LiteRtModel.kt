@@ -1,0 +1,43 @@
+package com.melanomaexp.app
+
+import android.content.Context
+import com.melanomaexp.core.ModelInput
+import com.melanomaexp.core.ModelSpec
+import com.melanomaexp.core.ProbabilityModel
+import org.tensorflow.lite.Interpreter
+import java.io.FileInputStream
+import java.nio.ByteBuffer
+import java.nio.ByteOrder
+import java.nio.MappedByteBuffer
+import java.nio.channels.FileChannel
+
+/**
+ * The bundled LiteRT model (dynamic-range int8 weights) behind the core's [ProbabilityModel].
+ * Input: float32 NHWC RGB 0-255 as model.json states; output: the malignant probability.
+ */
+class LiteRtModel(context: Context, assetName: String, spec: ModelSpec, threads: Int = 2) : ProbabilityModel {
+    private val interpreter = Interpreter(mapAsset(context, assetName), Interpreter.Options().setNumThreads(threads))
+
+    init {
+        val shape = interpreter.getInputTensor(0).shape().toList()
+        check(shape == listOf(1, spec.input.height, spec.input.width, 3)) {
+            "$assetName takes input $shape but model.json says [1, ${spec.input.height}, ${spec.input.width}, 3]: " +
+                "copy both files from the same export"
+        }
+    }
+
+    override fun malignantProbability(input: ModelInput): Double {
+        val buffer = ByteBuffer.allocateDirect(input.values.size * 4).order(ByteOrder.nativeOrder())
+        buffer.asFloatBuffer().put(input.values)
+        val output = Array(1) { FloatArray(1) }
+        synchronized(interpreter) { interpreter.run(buffer, output) } // an Interpreter is not thread-safe
+        return output[0][0].toDouble()
+    }
+
+    private fun mapAsset(context: Context, name: String): MappedByteBuffer =
+        context.assets.openFd(name).use { fd ->
+            FileInputStream(fd.fileDescriptor).channel.use { channel ->
+                channel.map(FileChannel.MapMode.READ_ONLY, fd.startOffset, fd.declaredLength)
+            }
+        }
+}
