@@ -63,9 +63,9 @@ dependencies {
 }
 
 // Copies the on-device model from an exported bundle (contract 4) into the APK's assets:
-//   ./gradlew :app:refreshModel -PbundleDir=../../outputs/bundle
+//   ./gradlew :app:refreshModel -PbundleDir=../outputs/bundle   (relative to mobile/)
 tasks.register<Copy>("refreshModel") {
-    val bundle = providers.gradleProperty("bundleDir").map { file(it) }
+    val bundle = providers.gradleProperty("bundleDir").map { rootProject.file(it) } // relative to mobile/
     from(bundle) { include("model_int8.tflite", "model.json") }
     into(layout.projectDirectory.dir("src/main/assets"))
     doFirst {

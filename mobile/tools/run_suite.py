@@ -32,20 +32,15 @@ def free_port() -> int:
 
 
 def serve_command(py: str, bundle: Path, port: int) -> list[str]:
-    """`melanoma serve` (contract 7); plain uvicorn on the same app where that command is absent."""
-    probe = subprocess.run([py, "-c", "import melanoma_exp.serve_cli"], capture_output=True, check=False)
-    if probe.returncode == 0:
-        return [py, "-m", "melanoma_exp.cli", "serve", "--bundle", str(bundle), "--host", "127.0.0.1",
-                "--port", str(port)]
-    return [py, "-m", "uvicorn", "serving.app:app", "--host", "127.0.0.1", "--port", str(port),
-            "--log-level", "warning"]
+    """`melanoma serve` (contract 7) for ``bundle`` on 127.0.0.1:``port``."""
+    return [py, "-m", "melanoma_exp.cli", "serve", "--bundle", str(bundle), "--host", "127.0.0.1",
+            "--port", str(port)]
 
 
 def start_server(py: str, bundle: Path, port: int, log: Path, **env: str) -> subprocess.Popen:
-    """Start the serving app for ``bundle`` on ``port``; output goes to ``log``."""
+    """Start `melanoma serve` for ``bundle`` on ``port`` (settings from ``env``); output goes to ``log``."""
     cmd = serve_command(py, bundle, port)
-    full_env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "TF_CPP_MIN_LOG_LEVEL": "2",
-                "MELANOMA_BUNDLE": str(bundle), **env}
+    full_env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "TF_CPP_MIN_LOG_LEVEL": "2", **env}
     with open(log, "wb") as out:
         return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=full_env)
 
