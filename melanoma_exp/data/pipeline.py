@@ -116,18 +116,19 @@ def make_dataset(
         ds = ds.shuffle(min(SHUFFLE_BUFFER, max(1, n_examples)), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
 
-    def to_model_input(serialized):
-        images, labels = parse_batch(serialized, size)
-        return tf.cast(images, tf.float32), tf.cast(labels, tf.float32)
+    augmenting = training and any(settings.values())
 
-    ds = ds.map(to_model_input, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if training and any(settings.values()):
+    def to_model_input(serialized, batch_seed=None):
+        images, labels = parse_batch(serialized, size)
+        # Augmentation starts on uint8 (less memory traffic) and returns float32.
+        images = augment_batch(images, batch_seed, settings) if augmenting else tf.cast(images, tf.float32)
+        return images, tf.cast(labels, tf.float32)
+
+    if augmenting:
         # One fresh random seed per batch per epoch, from a seeded stream: reproducible, not repeated.
         batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, batch_seeds).map(
-            lambda batch, s: (augment_batch(batch[0], s, settings), batch[1]),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
-        )
+        ds = tf.data.Dataset.zip(ds, batch_seeds)
+    ds = ds.map(to_model_input, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     # Interleave/filter hide the length; Keras needs it to know where an epoch ends.
     ds = ds.apply(tf.data.experimental.assert_cardinality(-(-n_examples // batch_size)))
     options = tf.data.Options()

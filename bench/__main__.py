@@ -1,0 +1,65 @@
+"""Run every benchmark module `bench/bench_*.py` in turn and write BENCHMARKS.md.
+
+    python -m bench                 # all of them
+    python -m bench pipeline        # only bench_pipeline.py (names without the bench_ prefix)
+    python -m bench --out FILE      # write the report elsewhere (default: <project>/BENCHMARKS.md)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import platform
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+
+
+def discover() -> list[str]:
+    """Names of the benchmark modules (bench_<name>.py), sorted."""
+    return sorted(p.stem.removeprefix("bench_") for p in BENCH_DIR.glob("bench_*.py"))
+
+
+def machine() -> str:
+    """One line about the machine the numbers come from."""
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+            f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all: {', '.join(discover())})")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR.parent / "BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    names = args.names or discover()
+    unknown = sorted(set(names) - set(discover()))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {unknown}. Known: {', '.join(discover())}")
+    sections, failed = [], []
+    for name in names:
+        print(f"\n=== bench_{name} ===", flush=True)
+        start = time.perf_counter()
+        try:
+            section = importlib.import_module(f"bench.bench_{name}").main([])
+        except Exception:  # noqa: BLE001 - one broken benchmark must not hide the others
+            traceback.print_exc()
+            failed.append(name)
+            continue
+        took = time.perf_counter() - start
+        print(f"--- bench_{name}: {took:.0f} s", flush=True)
+        sections.append(section or f"## {name}\n\n(no report)\n")
+    header = (f"# Benchmarks\n\nMeasured by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: "
+              f"{machine()}.\nNumbers are from this machine only; rerun on yours.\n")
+    args.out.write_text("\n".join([header, *sections]), encoding="utf8")
+    print(f"\nwrote {args.out}" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
