@@ -9,6 +9,7 @@ Plots and ood.json go to ``out_dir`` and, with a tracker, to MLflow under ``clin
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ def evaluate_clinical(model, cfg: Any, prepared_dir, y_test, p_test, out_dir, tr
 
     eval_cfg, batch = cfg.eval, int(cfg.data.batch_size)
     out = Path(out_dir)
+    started = time.perf_counter()
     val_index, val_ds = _split(prepared_dir, "val", batch)
     p_val = model.predict(val_ds, verbose=0).reshape(-1)
     test_index, test_ds = _split(prepared_dir, "test", batch)
@@ -64,11 +66,18 @@ def evaluate_clinical(model, cfg: Any, prepared_dir, y_test, p_test, out_dir, tr
     if section["calibration"]:
         fold_temperature(model, section["calibration"]["temperature"], inplace=True)
     served, threshold = served_probabilities(p_test, section), section["threshold"]
+    timings = {"operating_point_calibration_subgroups": time.perf_counter() - started}
+    heavy = not (cfg.get("sweep") and not _get(eval_cfg, "checks_in_sweep", False))
+    if not heavy:
+        log.info("sweep trial: robustness/OOD/TTA checks skipped (eval.checks_in_sweep=false)")
 
-    if _get(eval_cfg, "robustness.enabled", True):
+    if heavy and _get(eval_cfg, "robustness.enabled", True):
+        t0 = time.perf_counter()
         images, _ = images_from_dataset(test_ds, int(_get(eval_cfg, "robustness.max_images", 64)))
         section["robustness"] = robustness_section(model, images, threshold, eval_cfg, out_dir=out)
-    if _get(eval_cfg, "ood.enabled", True):
+        timings["robustness"] = time.perf_counter() - t0
+    if heavy and _get(eval_cfg, "ood.enabled", True):
+        t0 = time.perf_counter()
         train = images_from_dataset(_split(prepared_dir, "train", batch)[1], int(_get(eval_cfg, "ood.max_train", 1000)))
         try:
             section["ood"] = ood_section(model, train, images_from_dataset(val_ds)[0],
@@ -77,9 +86,14 @@ def evaluate_clinical(model, cfg: Any, prepared_dir, y_test, p_test, out_dir, tr
             log.warning("not-a-lesion check skipped: %s", err)
             section["ood"] = None
             section["ood_skipped"] = str(err)
-    if _get(eval_cfg, "tta", False):
+        timings["ood"] = time.perf_counter() - t0
+    if heavy and _get(eval_cfg, "tta", False):
+        t0 = time.perf_counter()
         x, y = images_from_dataset(test_ds)
         section["tta"] = tta_section(model, x, y, threshold, eval_cfg)
+        timings["tta"] = time.perf_counter() - t0
+    section["timings_s"] = {k: round(v, 2) for k, v in timings.items()}
+    log.info("clinical evaluation took %s", section["timings_s"])
     section["plots"] += [s["plot"] for s in (section.get("robustness"), section.get("ood")) if s and s.get("plot")]
     if tracker is not None:
         _track(section, tracker, out)

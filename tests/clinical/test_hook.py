@@ -50,3 +50,15 @@ def test_hook_calibrates_in_place_and_writes_every_section(trained, prepared_sma
     names = {p.rsplit("/", 1)[-1] for p in section["plots"]}
     assert {"operating_point.png", "reliability.png", "robustness.png", "ood_scores.png"} <= names
     json.dumps(section)
+
+
+def test_sweep_trials_skip_the_model_checks(trained, prepared_small, tmp_path):
+    model, y_test, p_test = trained
+    cfg = OmegaConf.create({"eval": OmegaConf.load(conf_dir() / "eval" / "default.yaml"),
+                            "data": {"batch_size": 16}, "sweep": {"study_name": "s"}})
+    cfg.eval.bootstrap = 100
+    cfg.eval.calibration.enabled = False  # keep the module's model as trained
+    section, served = evaluate_clinical(model, cfg, prepared_small, y_test, p_test, tmp_path)
+    assert "robustness" not in section and "ood" not in section
+    np.testing.assert_array_equal(served, p_test)
+    assert set(section["timings_s"]) == {"operating_point_calibration_subgroups"}
