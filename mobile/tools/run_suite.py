@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-KEYED_MAX_BODY = 200_000  # small enough that the 413 body fits in the socket buffers (see README)
+KEYED_MAX_BODY = 200_000  # a small limit: the 413 test need not send megabytes
 READY_TIMEOUT_S = 90
 
 

@@ -84,4 +84,11 @@ class ApiClientLiveTest {
         assertEquals("payload_too_large", e.code)
         assertTrue(e.message, e.message!!.contains("limit"))
     }
+
+    @Test
+    fun `a body over the serving default limit of 15 MB is a 413 too`() {
+        val body = ByteArray(16_000_000) { (it % 251).toByte() }
+        val e = assertThrows(ApiError.TooLarge::class.java) { client.predict(body) }
+        assertTrue(e.message, e.message!!.contains("limit"))
+    }
 }

@@ -10,8 +10,8 @@ import kotlin.math.abs
 /**
  * The phone's preprocessing against the serving app's, on the same files: the numbers in the
  * fixtures were produced by `serving.decode` (Pillow) in mobile/tools/make_fixtures.py.
- * PNGs decode identically on both sides, so the tensors must be equal; JPEG decoders differ
- * slightly (IDCT, chroma upsampling), so JPEG is held to a tolerance.
+ * PNGs decode identically on both sides, so the tensors must be equal; JPEG decoders may differ
+ * slightly (IDCT, chroma upsampling), so JPEG is held to a small tolerance.
  */
 class PreprocessingParityTest {
     private data class Diff(val maxAbs: Double, val meanAbs: Double)
@@ -63,14 +63,16 @@ class PreprocessingParityTest {
     }
 
     @Test
-    fun `JPEG tensors match within decoder tolerance, channel means within half a level`() {
+    fun `JPEG tensors match within decoder tolerance`() {
+        // The JDK's and Pillow's libjpeg agree on this file today; a level or two of IDCT/upsampling
+        // difference is what another decoder (Android's) may legitimately add.
         compare("lesion_jpg") { t, diff, ours ->
             val means = t.getJSONArray("channel_means")
             for (c in 0 until 3) {
-                assertEquals("${t.getString("file")} channel $c mean", means.getDouble(c), ours.channelMean(c), 0.5)
+                assertEquals("${t.getString("file")} channel $c mean", means.getDouble(c), ours.channelMean(c), 0.1)
             }
-            assertTrue("${t.getString("file")}: mean |diff| ${diff.meanAbs}", diff.meanAbs < 1.5)
-            assertTrue("${t.getString("file")}: max |diff| ${diff.maxAbs}", diff.maxAbs <= 24.0)
+            assertTrue("${t.getString("file")}: mean |diff| ${diff.meanAbs}", diff.meanAbs < 0.25)
+            assertTrue("${t.getString("file")}: max |diff| ${diff.maxAbs}", diff.maxAbs <= 2.0)
         }
     }
 
