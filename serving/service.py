@@ -26,8 +26,11 @@ class LesionService:
                                  threads=settings.threads)
         self.gate = self.spec["quality_gate"]
         self.threshold = float(self.spec["decision_threshold"])
-        # Decode big JPEGs at no less than what the model and the quality gate need.
-        self.decode_side = max(self.input.height, self.input.width, int(self.gate["analysis_max_side_px"]))
+        # Big JPEGs are DCT-decoded at the smallest 1/2..1/8 scale still covering the model input,
+        # exactly as the data pipeline does (melanoma_exp.data.imageops.load_resized): same pixels
+        # as in training, and a 4032x3024 photo decodes at 504x378. The quality gate looks at that
+        # image too (at most analysis_max_side_px wide).
+        self.decode_side = max(self.input.height, self.input.width)
 
     @property
     def public_spec(self) -> dict[str, Any]:
