@@ -11,6 +11,7 @@ Serving and the app must use the same crop-and-resize so the model sees what it 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -31,8 +32,8 @@ def crop_resize(img: Image.Image, size: int) -> np.ndarray:
     return np.asarray(out, dtype=np.uint8)
 
 
-def load_resized(path: str | Path, size: int) -> np.ndarray:
-    """Decode an image file (DCT-scaled for JPEG) and crop/resize it; returns RGB uint8 (S, S, 3).
+def load_resized(path: str | Path | BinaryIO, size: int) -> np.ndarray:
+    """Decode an image (path or file object; DCT-scaled for JPEG), crop/resize; RGB uint8 (S, S, 3).
 
     Raises:
         OSError / PIL.UnidentifiedImageError: the file is not a decodable image.

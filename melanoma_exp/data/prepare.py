@@ -15,6 +15,7 @@ at training time); only `undersample` changes what is kept.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -118,9 +119,9 @@ def _decode_all(raw_dir: Path, ids: list[str], size: int, store: np.ndarray, pro
         reason = check_image_file(path) if path is None or path.stat().st_size == 0 else None
         if reason:
             return reason, None
-        data = path.read_bytes()
+        data = path.read_bytes()  # read once: hashed for duplicates and decoded from memory
         try:
-            store[i] = load_resized(path, size)
+            store[i] = load_resized(io.BytesIO(data), size)
         except Exception:  # noqa: BLE001 - any decoder failure: the file is unusable
             return "undecodable_file", None
         return None, hashlib.sha1(data).hexdigest()
