@@ -130,3 +130,17 @@ def test_serving_never_imports_tensorflow(tiny_bundle):
     env = {"MELANOMA_BUNDLE": str(tiny_bundle), "PATH": "/usr/bin:/bin"}
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_heic_without_decoder_is_a_clear_415(tmp_path):
+    heic = tmp_path / "photo.heic"
+    heic.write_bytes(encode(lesion_image((64, 64)), "HEIF"))
+    code = ("import sys; sys.modules['pillow_heif'] = None  # as if pillow-heif were not installed\n"
+            "from serving.decode import HEIF_AVAILABLE, decode_image\n"
+            "from serving.errors import ApiError\n"
+            "assert not HEIF_AVAILABLE\n"
+            f"try:\n    decode_image(open({str(heic)!r}, 'rb').read(), min_side=64, max_pixels=10**8)\n"
+            "except ApiError as e:\n    print(e.status, e.code, e.message)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("415 unsupported_image_format HEIC images are not supported")

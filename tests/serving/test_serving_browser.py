@@ -48,6 +48,12 @@ class WebDriver:
     def send_file(self, css: str, path: str) -> None:
         self._call("POST", f"/session/{self.session}/element/{self.find(css)}/value", {"text": path})
 
+    def type_text(self, css: str, text: str) -> None:
+        self.send_file(css, text)  # the same WebDriver call types into text inputs
+
+    def displayed(self, css: str) -> bool:
+        return self._call("GET", f"/session/{self.session}/element/{self.find(css)}/displayed")
+
     def quit(self) -> None:
         self.http.request("DELETE", f"/session/{self.session}")
         self.http.close()
@@ -94,6 +100,29 @@ def test_upload_a_photo_and_see_the_verdict(tiny_bundle, tmp_path, browser):
         assert len(browser.text("#advice")) > 20
         assert "not medical advice" in browser.text("#result-disclaimer")
         assert "tiny-test-model" in browser.text("#modelinfo")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_api_key_prompt_and_error_message(tiny_bundle, tmp_path, browser):
+    server, base = start_uvicorn(tiny_bundle, tmp_path / "server", {"MELANOMA_API_KEY": "page-key"})
+    try:
+        not_a_photo = tmp_path / "notes.txt"
+        not_a_photo.write_text("this is not an image")
+        photo = tmp_path / "mole.png"
+        photo.write_bytes(encode(lesion_image(seed=6), "PNG"))
+        browser.go(base + "/")
+        deadline = time.monotonic() + 15
+        while not browser.displayed("#keyrow") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert browser.displayed("#keyrow"), "the page must ask for the API key after a 401"
+        browser.type_text("#apikey", "page-key")
+        browser.send_file("#photo", str(not_a_photo))
+        assert "not a decodable image" in _wait_text(browser, "#error")
+        browser.send_file("#photo", str(photo))
+        assert "%" in _wait_text(browser, "#percent")
+        assert not browser.displayed("#error")
     finally:
         server.terminate()
         server.wait(timeout=10)
