@@ -1,7 +1,7 @@
 """Write the preprocessing-parity fixtures for the Kotlin core tests, computed by the serving app.
 
 `python mobile/tools/make_fixtures.py --bundle DIR --out DIR` draws a few deterministic test photos
-(PNG, semi-transparent PNG, JPEG, a large one, a dark one), runs them through the serving app's own
+(PNG, semi-transparent PNG, JPEG, a large one, a dark one, JPEGs with each EXIF orientation), runs them through the serving app's own
 decoding, resizing and quality gate (`serving.decode`, `serving.quality`) and writes what it got:
 each model input as raw little-endian float32 (`*.f32`, HWC) and the rest in `expected.json`. The
 Kotlin tests decode the same files on the JVM and must reproduce these numbers.
@@ -26,6 +26,7 @@ from serving.quality import assess_quality  # noqa: E402
 # Methods the serving app accepts, checked at a non-square size to catch axis mix-ups.
 METHODS = ["bilinear", "bicubic", "nearest", "box", "lanczos"]
 ODD_SIZE = (48, 64)  # (height, width)
+ORIENTATION_TAG = 0x0112
 
 
 def lesion_rgb(width: int, height: int, seed: int) -> np.ndarray:
@@ -56,6 +57,13 @@ def write_photos(out: Path) -> dict[str, Path]:
     Image.fromarray(lesion_rgb(700, 530, 4)).save(photos["large_png"])
     photos["dark_png"] = out / "dark.png"
     Image.fromarray((lesion_rgb(80, 80, 5) // 8).astype(np.uint8)).save(photos["dark_png"])
+    # A landscape JPEG tagged with every EXIF orientation: the server turns each upright first.
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[ORIENTATION_TAG] = orientation
+        photos[f"exif{orientation}_jpg"] = out / f"exif{orientation}.jpg"
+        Image.fromarray(lesion_rgb(72, 40, 6)).save(photos[f"exif{orientation}_jpg"], quality=95,
+                                                     exif=exif.tobytes())
     return photos
 
 
@@ -71,7 +79,8 @@ def reference(bundle: Path, out: Path) -> dict:
         decoded = decode_image(path.read_bytes(), min_side=decode_side, max_pixels=120_000_000)
         report = assess_quality(decoded.image, decoded.original_size, gate)
         tensors = []
-        for method, height, width, aspect in cases:
+        # The orientation photos only need the bundle's own case plus one non-square one.
+        for method, height, width, aspect in cases if not name.startswith("exif") else cases[:3]:
             x = to_model_input(decoded.image, height=height, width=width, resize_method=method,
                                resize_aspect=aspect)
             file = f"{name}_{method}_{aspect}_{height}x{width}.f32"
@@ -80,6 +89,7 @@ def reference(bundle: Path, out: Path) -> dict:
                             "channel_means": [float(x[..., c].mean()) for c in range(3)]})
         expected["photos"][name] = {
             "file": path.name,
+            "exif_orientation": int(Image.open(path).getexif().get(ORIENTATION_TAG, 1)),
             "decoded_size": list(decoded.image.size),
             "original_size": list(decoded.original_size),
             "quality": {"ok": report.ok, "issues": report.issues, "laplacian_var": report.laplacian_var,

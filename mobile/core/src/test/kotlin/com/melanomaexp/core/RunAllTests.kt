@@ -15,6 +15,7 @@ val ALL_TEST_CLASSES: List<Class<*>> = listOf(
     SettingsTest::class.java,
     PreprocessingParityTest::class.java,
     QualityParityTest::class.java,
+    OrientationTest::class.java,
     OnDeviceAnalyzerTest::class.java,
     ApiClientLiveTest::class.java,
     ApiClientFailureTest::class.java,

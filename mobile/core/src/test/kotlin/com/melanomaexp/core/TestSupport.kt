@@ -32,13 +32,18 @@ object TestEnv {
     fun fixture(name: String): ByteArray = File(fixturesDir, name).readBytes()
 }
 
-/** The JVM's implementation of the decoder seam (Android uses BitmapFactory + ExifInterface). */
+/**
+ * The JVM's implementation of the decoder seam: ImageIO decodes, the core reads the EXIF tag and
+ * turns the pixels upright (Android: BitmapFactory + ExifInterface, then the same core call).
+ */
 object JvmImageDecoder : ImageDecoder {
     override fun decode(bytes: ByteArray): DecodedPhoto {
         val img = ImageIO.read(ByteArrayInputStream(bytes))
             ?: throw IllegalArgumentException("not a decodable image (${bytes.size} bytes)")
         val pixels = img.getRGB(0, 0, img.width, img.height, null, 0, img.width)
-        return DecodedPhoto(ArgbImage(img.width, img.height, pixels))
+        val orientation = Orientation.fromJpeg(bytes)
+        val upright = Orientation.apply(ArgbImage(img.width, img.height, pixels), orientation)
+        return DecodedPhoto(upright, upright.width, upright.height)
     }
 }
 
