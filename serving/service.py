@@ -26,11 +26,11 @@ class LesionService:
                                  threads=settings.threads)
         self.gate = self.spec["quality_gate"]
         self.threshold = float(self.spec["decision_threshold"])
-        # Big JPEGs are DCT-decoded at the smallest 1/2..1/8 scale still covering the model input,
-        # exactly as the data pipeline does (melanoma_exp.data.imageops.load_resized): same pixels
-        # as in training, and a 4032x3024 photo decodes at 504x378. The quality gate looks at that
-        # image too (at most analysis_max_side_px wide).
-        self.decode_side = max(self.input.height, self.input.width)
+        # Big JPEGs are DCT-decoded at the smallest 1/2..1/8 scale still covering both the model
+        # input and the quality gate's analysis size (a 4032x3024 photo decodes at 1008x756), so
+        # the blur measure sees the same scale whatever the model size. The Android app's fixtures
+        # (mobile/tools/make_fixtures.py) mirror this formula.
+        self.decode_side = max(self.input.height, self.input.width, int(self.gate["analysis_max_side_px"]))
 
     @property
     def public_spec(self) -> dict[str, Any]:
