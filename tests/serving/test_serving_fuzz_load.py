@@ -76,8 +76,13 @@ def fuzz_requests(seed: int = 0):
         elif kind == 3:
             yield dict(content=b"", headers={"content-type": mime}), True
         elif kind == 4:
-            yield dict(content=b"\xff\xd8" + b"\0" * (BODY_LIMIT + int(rng.integers(1, 1000))),
-                       headers={"content-type": "image/jpeg"}), True
+            extra = int(rng.integers(1, 1000))
+            if i % 20 == 4:  # chunked upload without Content-Length: the limit holds while streaming
+                chunks = [b"\xff\xd8" + b"\0" * 65534] * (BODY_LIMIT // 65536 + 2)
+                yield dict(content=iter(chunks), headers={"content-type": "image/jpeg"}), True
+            else:
+                yield dict(content=b"\xff\xd8" + b"\0" * (BODY_LIMIT + extra),
+                           headers={"content-type": "image/jpeg"}), True
         elif kind == 5:
             ctype = ["text/plain", "application/json", "image/gif", "", "application/octet-stream"][i % 5]
             yield dict(content=jpeg, headers={"content-type": ctype} if ctype else {}), True
