@@ -171,4 +171,31 @@ class FlowMachineTest {
         assertEquals(menu, FlowMachine.reduce(menu, FlowEvent.ShowAdvice).state)
         assertEquals(menu, FlowMachine.reduce(menu, FlowEvent.Retry).state)
     }
+
+    @Test
+    fun `in any event sequence a photo is only held while it can still be analysed`() {
+        val events = listOf(
+            FlowEvent.OnboardingDone, FlowEvent.OpenInstructions, FlowEvent.OpenCamera, FlowEvent.OpenSettings,
+            FlowEvent.OpenModelInfo, FlowEvent.SettingsSaved(InferenceMode.REMOTE), FlowEvent.SettingsSaved(InferenceMode.ON_DEVICE),
+            FlowEvent.PermissionResult(true, false), FlowEvent.PermissionResult(false, true), FlowEvent.PhotoReady,
+            FlowEvent.Progress(0.3f), FlowEvent.Succeeded(samplePrediction()), FlowEvent.Failed(ApiError.Network("x")),
+            FlowEvent.Failed(ApiError.Timeout("x")), FlowEvent.Failed(ApiError.BadImage("c", "m")),
+            FlowEvent.Failed(ApiError.Cancelled()), FlowEvent.Cancel, FlowEvent.Retry, FlowEvent.UseOnDevice,
+            FlowEvent.ShowAdvice, FlowEvent.NewPhoto, FlowEvent.Back,
+        )
+        val random = java.util.Random(42)
+        repeat(3000) {
+            var state = FlowMachine.initial(random.nextBoolean(), InferenceMode.entries[random.nextInt(2)])
+            repeat(25) {
+                val t = FlowMachine.reduce(state, events[random.nextInt(events.size)])
+                val where = "${state.screen::class.simpleName} -> ${t.state.screen::class.simpleName}"
+                if (t.state.holdsPhoto) {
+                    assertTrue("photo held on $where", t.state.screen is Screen.Working || t.state.screen is Screen.Error)
+                }
+                if (t.effects.any { it is Effect.Analyse }) assertTrue("analyse without a photo: $where", t.state.holdsPhoto)
+                if (state.holdsPhoto && !t.state.holdsPhoto) assertTrue("photo dropped silently: $where", Effect.DiscardPhoto in t.effects)
+                state = t.state
+            }
+        }
+    }
 }
