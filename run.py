@@ -4,6 +4,7 @@
     python run.py +experiment=demo                 # a complete recipe from experiments/
     python run.py model=densenet201 head.units=512 # any key from the command line
     python run.py model=densenet201 --cfg job      # print the composed config, train nothing
+    python run.py +cv=kfold cv.folds=5             # grouped k-fold cross-validation
 
 Returns the objective (best `trainer.monitor`) so Hydra sweepers can optimise it.
 Research tool, not medical advice.
@@ -17,6 +18,10 @@ import melanoma_exp.config  # noqa: F401  (registers ${project_root:} before Hyd
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
+    if cfg.get("cv"):  # `+cv=kfold`: one run per fold, objective = mean over folds
+        from melanoma_exp.clinical.cv import cross_validate
+
+        return cross_validate(cfg)
     from melanoma_exp.training import train
 
     return train(cfg)

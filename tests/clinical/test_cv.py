@@ -1,0 +1,96 @@
+"""Grouped k-fold cross-validation end to end through the real trainer, and what each fold run
+carries: the clinical section, MLflow nesting, the calibrated logged model, the model.json threshold."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from melanoma_exp.paths import project_root
+
+
+def test_fold_datasets_keep_groups_whole_and_pixels_intact(prepared_small, tmp_path):
+    from melanoma_exp.clinical.cv_data import fold_split_column, write_fold_dataset
+    from melanoma_exp.clinical.kfold import assign_folds
+    from melanoma_exp.data.pipeline import load_split_index, make_dataset
+
+    index = pd.read_csv(prepared_small / "index.csv", dtype=str, keep_default_na=False)
+    pool = index[index["split"] != "test"]
+    folds = assign_folds(pool, 3, seed=1)
+    split = fold_split_column(index, folds, 1)
+    out = write_fold_dataset(prepared_small, split, tmp_path / "fold-1" / prepared_small.name, {"fold": 1})
+    fold_index = pd.read_csv(out / "index.csv", dtype=str, keep_default_na=False)
+    train, val = fold_index[fold_index["split"] == "train"], fold_index[fold_index["split"] == "val"]
+    assert set(train["group"]).isdisjoint(val["group"])  # folds never share a group
+    assert (fold_index.loc[index["split"] == "test", "split"] == "test").all()
+    assert len(val) == (folds == 1).sum()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"]["val"]["total"] == len(val) and manifest["cv"]["fold"] == 1
+
+    # a val image of the fold is byte-identical to the same image in the base folder
+    ids = list(load_split_index(out, "val")["isic_id"])
+    fold_images = np.concatenate([x.numpy() for x, _ in make_dataset(out, "val", batch_size=64, training=False)])
+    base_ids = {s: list(load_split_index(prepared_small, s)["isic_id"]) for s in ("train", "val")}
+    source = "train" if ids[0] in base_ids["train"] else "val"
+    base_images = np.concatenate([x.numpy() for x, _ in
+                                  make_dataset(prepared_small, source, batch_size=64, training=False)])
+    np.testing.assert_array_equal(fold_images[0], base_images[base_ids[source].index(ids[0])])
+
+
+def test_run_py_dispatches_cv_and_rejects_one_fold():
+    out = subprocess.run([sys.executable, "run.py", "+cv=kfold", "cv.folds=1", "tracking=none"],
+                         cwd=project_root(), capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and "cv.folds must be >= 2, got 1" in out.stderr + out.stdout
+
+
+@pytest.mark.slow
+def test_two_fold_cv_nests_runs_and_reports_mean_and_std(synthetic_raw, prepared_small, tmp_path, monkeypatch):
+    import mlflow
+
+    from melanoma_exp.clinical.cv import cross_validate
+    from melanoma_exp.config import compose
+    from melanoma_exp.data.pipeline import make_dataset
+    from melanoma_exp.export.bundle import build_model_json, meta_from_report
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    objective = cross_validate(compose([
+        "+experiment=smoke", f"data.raw_dir={synthetic_raw}", f"data.prepared_root={prepared_small.parent}",
+        f"paths.output_dir={tmp_path / 'outputs'}", f"trainer.run_dir={tmp_path / 'run'}", "trainer.epochs=1",
+        f"tracking.tracking_uri={uri}", f"tracking.artifact_location={tmp_path / 'artifacts'}",
+        "+cv=kfold", "cv.folds=2", "cv.fold_checks=true", "eval.bootstrap=200", "eval.robustness.max_images=8",
+        "eval.ood.n_non_lesion=40", "eval.ood.n_components=8",
+    ]))
+    summary = json.loads((tmp_path / "run" / "cv_summary.json").read_text())
+    objectives = [f["objective"] for f in summary["folds"]]
+    assert objective == pytest.approx(np.mean(objectives))
+
+    mlflow.set_tracking_uri(uri)
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    (parent,) = [r for r in runs if r.info.run_name.endswith("-cv2")]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(r.data.tags["cv.fold"] for r in children) == ["0", "1"]
+    accuracies = [r.data.metrics["test/accuracy"] for r in children]
+    assert parent.data.metrics["test/accuracy/mean"] == pytest.approx(np.mean(accuracies))
+    assert parent.data.metrics["test/accuracy/std"] == pytest.approx(np.std(accuracies, ddof=1))
+    assert parent.data.metrics["objective/mean"] == pytest.approx(objective)
+
+    # Each fold is a complete clinical run: threshold chosen on its val fold, calibrated model logged.
+    report = json.loads((tmp_path / "run" / "fold-0" / "evaluation" / "report.json").read_text())
+    clinical = report["clinical"]
+    assert report["threshold"] == clinical["threshold"] and clinical["operating_point"]["chosen_on"] == "val"
+    assert {"calibration", "subgroups", "robustness", "ood"} <= set(clinical)
+    child = next(r for r in children if r.data.tags["cv.fold"] == "0")
+    assert child.data.metrics["val/threshold"] == pytest.approx(report["threshold"])
+    files = {a.path for a in mlflow.MlflowClient().list_artifacts(child.info.run_id, "clinical")}
+    assert {"clinical/reliability.png", "clinical/ood.json", "clinical/clinical_model_card.md"} <= files
+    (logged,) = mlflow.search_logged_models(experiment_ids=[child.info.experiment_id], output_format="list",
+                                            filter_string=f"source_run_id = '{child.info.run_id}'")
+    served = mlflow.keras.load_model(logged.model_uri).predict(
+        make_dataset(prepared_small, "test", batch_size=16, training=False), verbose=0).ravel()
+    csv = pd.read_csv(tmp_path / "run" / "fold-0" / "evaluation" / "predictions.csv")
+    np.testing.assert_allclose(csv["malignant"], served, atol=1e-5)
+    assert build_model_json(meta_from_report(report), height=32, width=32)["decision_threshold"] == report["threshold"]
