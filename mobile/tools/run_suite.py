@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         servers.append(start_server(args.python, args.bundle, open_port, logs[0]))
         servers.append(start_server(args.python, args.bundle, keyed_port, logs[1],
                                     MELANOMA_API_KEY=api_key, MELANOMA_MAX_BODY_BYTES=str(KEYED_MAX_BODY)))
-        for proc, port, log in zip(servers, (open_port, keyed_port), logs):
+        for proc, port, log in zip(servers, (open_port, keyed_port), logs, strict=True):
             wait_ready(proc, port, log)
         props = {
             "melanoma.url": f"http://127.0.0.1:{open_port}",
