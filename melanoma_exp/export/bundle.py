@@ -90,7 +90,8 @@ LIMITATIONS = [
 ]
 
 
-def export_bundle(model: Any, out_dir: str | os.PathLike, *, meta: dict[str, Any]) -> Path:
+def export_bundle(model: Any, out_dir: str | os.PathLike, *, meta: dict[str, Any],
+                  progress: bool = True) -> Path:
     """Write contract 4 for ``model`` into ``out_dir``.
 
     Args:
@@ -100,23 +101,31 @@ def export_bundle(model: Any, out_dir: str | os.PathLike, *, meta: dict[str, Any
         meta: facts about the model: ``name``, ``version``, ``source_run_id``, ``architecture``,
             ``threshold``, ``test``/``baseline`` metric dicts, ``data`` summary, optional
             ``bands``, ``quality_gate``, ``resize_method`` overrides.
+        progress: show a progress bar (a B3 conversion takes about a minute on 2 cores).
 
     Returns:
         The bundle folder. ``model.json`` is written last, so a folder without it is incomplete.
     """
+    from tqdm import tqdm
+
+    from melanoma_exp.export.model_card import render_model_card
+
     out = Path(out_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     height, width = input_size(model)
-    model.save(out / FILES["keras"])
-    (out / FILES["tflite"]).write_bytes(convert_to_litert(model, quantize=False))
-    (out / FILES["tflite_int8"]).write_bytes(convert_to_litert(model, quantize=True))
-    spec = build_model_json(meta, height=height, width=width)
-    from melanoma_exp.export.model_card import render_model_card
-
-    (out / "MODEL_CARD.md").write_text(render_model_card(spec), encoding="utf-8")
-    tmp = out / "model.json.tmp"
-    tmp.write_text(json.dumps(spec, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    tmp.replace(out / "model.json")
+    spec = build_model_json(meta, height=height, width=width)  # validate meta before the slow part
+    with tqdm(total=4, desc=f"export {out.name}", unit="file", disable=not progress) as bar:
+        model.save(out / FILES["keras"])
+        bar.update()
+        (out / FILES["tflite"]).write_bytes(convert_to_litert(model, quantize=False))
+        bar.update()
+        (out / FILES["tflite_int8"]).write_bytes(convert_to_litert(model, quantize=True))
+        bar.update()
+        (out / "MODEL_CARD.md").write_text(render_model_card(spec), encoding="utf-8")
+        tmp = out / "model.json.tmp"
+        tmp.write_text(json.dumps(spec, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        tmp.replace(out / "model.json")
+        bar.update()
     return out
 
 
