@@ -32,7 +32,11 @@ def fold_config(cfg: DictConfig, fold: int, prepared_root: Path, run_dir: Path) 
     fold_cfg = copy.deepcopy(cfg)
     with open_dict(fold_cfg):
         fold_cfg.cv = None
-        fold_cfg.sweep = None  # folds never report to the Optuna trial: the parent's mean is the result
+        if fold_cfg.get("sweep"):
+            # Folds never report to the Optuna trial (the mean over folds is the trial's result);
+            # the sweep node stays because other keys interpolate it (trainer.monitor).
+            fold_cfg.sweep.trial_number = None
+            fold_cfg.sweep.parent_run_id = None
         fold_cfg.data.prepared_root = str(prepared_root)
         fold_cfg.trainer.run_dir = str(run_dir)
         fold_cfg.tracking.run_name = f"{cfg.tracking.get('run_name') or cfg.model.name}-fold{fold}"
