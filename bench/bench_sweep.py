@@ -2,12 +2,15 @@
 
 The same study (the thesis's search space, 30 trials of 12 epochs, TPE seeded) is run through the
 project's real sweeper plugin (`+sweep=optuna`: real Hydra multirun, real SQLite study, the
-trainer's trial contract) three times per seed: no pruning, the median pruner (the default), and
-the thesis's threshold pruner (val/accuracy < 0.80 at epoch 5). Training is replaced by a
+trainer's trial contract) once per pruner and seed: no pruning, the median pruner (the default,
+first decision after the 2nd epoch), the median pruner with a longer warm-up, the percentile pruner (top quarter continues),
+Hyperband, and the
+thesis's threshold pruner (val/accuracy < 0.80 from epoch 5). Training is replaced by a
 synthetic learning curve — accuracy rises towards a ceiling set by the hyper-parameters — so the
 benchmark measures the sweep's decisions in seconds instead of GPU-days.
 
-    python -m bench.bench_sweep                        # 3 seeds x 3 pruners, about a minute
+    python -m bench.bench_sweep                        # 3 seeds x 6 pruners, a few minutes
+    python -m bench.bench_sweep --seeds 1 --pruners "median (default)"
     python -m bench.bench_sweep --seeds 5 --trials 30 --epochs 12
 """
 
@@ -24,7 +27,10 @@ from pathlib import Path
 
 PRUNERS = {
     "none": ["sweep.pruner.name=none"],
-    "median": ["sweep.pruner.name=median"],
+    "median (default)": ["sweep.pruner.name=median"],
+    "median, warm-up 2": ["sweep.pruner.name=median", "sweep.pruner.warmup_epochs=2"],
+    "percentile 25": ["sweep.pruner.name=percentile", "sweep.pruner.percentile=25"],
+    "hyperband": ["sweep.pruner.name=hyperband"],
     "threshold (thesis)": ["sweep.pruner.name=threshold", "sweep.pruner.lower=0.80",
                            "sweep.pruner.warmup_epochs=4"],
 }
@@ -91,15 +97,18 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--seeds", type=int, default=3, help="sampler seeds (default 3)")
     parser.add_argument("--trials", type=int, default=30, help="trials per study (default 30)")
     parser.add_argument("--epochs", type=int, default=12, help="epochs per trial (default 12)")
+    parser.add_argument("--pruners", nargs="*", default=list(PRUNERS), choices=list(PRUNERS),
+                        help="which rows to run (default all; 'none' is always run as the baseline)")
     args = parser.parse_args(argv)
 
     from tqdm import tqdm
 
-    rows = {name: [] for name in PRUNERS}
+    chosen = ["none"] + [n for n in args.pruners if n != "none"]
+    rows = {name: [] for name in chosen}
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
-        runs = [(n, s) for s in range(args.seeds) for n in PRUNERS]
+        runs = [(n, s) for s in range(args.seeds) for n in chosen]
         for name, seed in tqdm(runs, desc="sweeps", unit="sweep"):
-            study = f"bench-{name.split()[0]}-{seed}"
+            study = f"bench-{''.join(c for c in name if c.isalnum())}-{seed}"
             rows[name].append(_sweep(Path(tmp), study, seed, args.trials, args.epochs, PRUNERS[name]))
     full = args.trials * args.epochs
     base_epochs = sum(r[0] for r in rows["none"]) / args.seeds

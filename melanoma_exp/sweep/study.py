@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-PRUNERS = ("median", "threshold", "hyperband", "none")
+PRUNERS = ("median", "percentile", "threshold", "hyperband", "none")
 SAMPLERS = ("tpe", "random")
 
 
@@ -108,6 +108,12 @@ def make_pruner(sweep_cfg: Any):
     if name == "median":
         return optuna.pruners.MedianPruner(
             n_startup_trials=int(_get(spec, "n_startup_trials", 3)), n_warmup_steps=warmup
+        )
+    if name == "percentile":  # like median, but only the top `percentile` % keep training
+        return optuna.pruners.PercentilePruner(
+            float(_get(spec, "percentile", 25.0)),
+            n_startup_trials=int(_get(spec, "n_startup_trials", 3)),
+            n_warmup_steps=warmup,
         )
     if name == "threshold":
         lower, upper = _get(spec, "lower"), _get(spec, "upper")

@@ -50,3 +50,20 @@ def test_clear_errors_for_bad_trial_number_and_storage(tmp_path):
     relative = sweep_node(tmp_path, trial_number=0, storage="sqlite:///optuna.db")
     with pytest.raises(ValueError, match="absolute"):
         trial_from_config(OmegaConf.create({"sweep": relative}))
+
+
+@pytest.mark.parametrize("name, cls", [("median", "MedianPruner"), ("percentile", "PercentilePruner"),
+                                       ("hyperband", "HyperbandPruner"), ("none", "NopPruner")])
+def test_pruner_names_build_optuna_pruners(name, cls):
+    from melanoma_exp.sweep.study import make_pruner
+
+    assert type(make_pruner({"pruner": {"name": name}})).__name__ == cls
+
+
+def test_unknown_pruner_and_incomplete_threshold_are_named():
+    from melanoma_exp.sweep.study import make_pruner
+
+    with pytest.raises(ValueError, match="Known: median, percentile"):
+        make_pruner({"pruner": {"name": "medain"}})
+    with pytest.raises(ValueError, match="sweep.pruner.lower"):
+        make_pruner({"pruner": {"name": "threshold"}})
