@@ -94,3 +94,21 @@ def test_two_fold_cv_nests_runs_and_reports_mean_and_std(synthetic_raw, prepared
     csv = pd.read_csv(tmp_path / "run" / "fold-0" / "evaluation" / "predictions.csv")
     np.testing.assert_allclose(csv["malignant"], served, atol=1e-5)
     assert build_model_json(meta_from_report(report), height=32, width=32)["decision_threshold"] == report["threshold"]
+
+
+def test_fold_config_inside_a_sweep_drops_the_trial_but_keeps_interpolations(tmp_path):
+    from omegaconf import OmegaConf
+
+    from melanoma_exp.clinical.cv import fold_config
+    from melanoma_exp.config import compose
+    from melanoma_exp.sweep.trial import trial_from_config
+
+    cfg = compose(["+experiment=smoke", "+sweep=optuna", "+cv=kfold", "sweep.trial_number=3",
+                   "sweep.parent_run_id=abc", f"paths.output_dir={tmp_path}"])
+    fold = fold_config(cfg, 1, tmp_path / "cv" / "fold-1", tmp_path / "run" / "fold-1")
+    assert trial_from_config(fold) is None  # folds never report to the Optuna trial
+    resolved = OmegaConf.to_container(fold.trainer, resolve=True)  # ${sweep.metric} still resolves
+    assert resolved["monitor"] == cfg.sweep.metric
+    assert fold.data.prepared_root == str(tmp_path / "cv" / "fold-1") and fold.cv is None
+    assert fold.eval.robustness.enabled is False and fold.tracking.run_name.endswith("-fold1")
+    assert cfg.sweep.trial_number == 3  # the parent's config is untouched
