@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "melanoma_exp.export.cli",  # melanoma register|promote|export
     "melanoma_exp.serve_cli",  # melanoma serve
     "melanoma_exp.ui",  # melanoma ui
+    "melanoma_exp.clinical.ensemble_cli",  # melanoma ensemble
 ]
 
 
