@@ -120,6 +120,7 @@ def lambda_results(tiny_bundle):
             make("POST", "/v1/predict", b"definitely not a jpeg", good),
             make("POST", "/v1/predict", jpeg, {"content-type": "image/jpeg"}),
             make("GET", "/health", None, {}),
+            make("GET", "/", None, {}),
         ]
     api = FakeRuntimeAPI(events)
     env = {**os.environ, "AWS_LAMBDA_RUNTIME_API": api.address, "MELANOMA_BUNDLE": str(tiny_bundle),
@@ -137,12 +138,13 @@ def lambda_results(tiny_bundle):
     return api.responses
 
 
-@pytest.mark.parametrize("offset,kind", [(0, "rest-v1"), (4, "http-v2")])
+@pytest.mark.parametrize("offset,kind", [(0, "rest-v1"), (5, "http-v2")])
 def test_lambda_answers_like_the_http_app(lambda_results, offset, kind):
-    ok, bad, nokey, health = (lambda_results[f"req-{offset + i}"] for i in range(4))
+    ok, bad, nokey, health, page = (lambda_results[f"req-{offset + i}"] for i in range(5))
     body = json.loads(ok["body"])
     assert ok["statusCode"] == 200, (kind, ok)
     assert body["label"] in ("benign", "malignant") and "not medical advice" in body["disclaimer"]
     assert bad["statusCode"] == 400 and json.loads(bad["body"])["error"]["code"] == "invalid_image"
     assert nokey["statusCode"] == 401 and json.loads(nokey["body"])["error"]["code"] == "unauthorized"
     assert health["statusCode"] == 200 and json.loads(health["body"])["status"] == "ok"
+    assert page["statusCode"] == 200 and 'capture="environment"' in page["body"]
