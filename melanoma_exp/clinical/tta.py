@@ -58,17 +58,21 @@ class ImageTransform(keras.layers.Layer):
         self.transform = _check([transform])[0]
 
     def call(self, x):
-        t = self.transform
-        if t == "identity":
-            return x
-        if t == "hflip":
-            return ops.flip(x, axis=2)
-        if t == "vflip":
-            return ops.flip(x, axis=1)
-        if t.startswith("rot"):
-            return ops.rot90(x, k=int(t[3:]) // 90, axes=(1, 2))
-        x = ops.transpose(x, (0, 2, 1, 3))
-        return x if t == "transpose" else ops.rot90(x, k=2, axes=(1, 2))
+        # Only transpose and reverse with static axes (as numpy.rot90 does): they keep the static
+        # shape, which the LiteRT converter needs to lower the convolutions that follow.
+        def swap(t):
+            return ops.transpose(t, (0, 2, 1, 3))
+
+        return {
+            "identity": lambda: x,
+            "hflip": lambda: ops.flip(x, axis=2),
+            "vflip": lambda: ops.flip(x, axis=1),
+            "rot90": lambda: swap(ops.flip(x, axis=2)),
+            "rot180": lambda: ops.flip(ops.flip(x, axis=1), axis=2),
+            "rot270": lambda: ops.flip(swap(x), axis=2),
+            "transpose": lambda: swap(x),
+            "antitranspose": lambda: ops.flip(ops.flip(swap(x), axis=1), axis=2),
+        }[self.transform]()
 
     def compute_output_shape(self, input_shape):
         if self.transform in ("identity", "hflip", "vflip", "rot180"):

@@ -52,3 +52,18 @@ def test_measure_tta_reports_gain_and_latency():
 def test_unknown_transform_is_named():
     with pytest.raises(ValueError, match="Known: identity"):
         tta_predict(lambda x: x, np.zeros((1, 4, 4, 3)), ["shear"])
+
+
+def test_tta_model_converts_to_litert_and_matches_keras():
+    from ai_edge_litert.interpreter import Interpreter
+
+    from melanoma_exp.export.bundle import convert_to_litert
+
+    wrapped = tta_model(small_cnn(), TRANSFORMS)
+    images = smooth_images(1)
+    interpreter = Interpreter(model_content=convert_to_litert(wrapped, quantize=False))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], images)
+    interpreter.invoke()
+    lite = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(lite, wrapped.predict(images, verbose=0), atol=1e-5)
