@@ -158,3 +158,33 @@ def feature_extractor(model, layer_name: str = "backbone"):
         except ValueError:
             continue
     raise ValueError(f"OOD feature layer {layer_name!r} is not connected to the input of {model.name!r}")
+
+
+def ood_score_model(model, detector: MahalanobisOOD, layer_name: str = "backbone"):
+    """A Keras model: image (0–255) -> squared Mahalanobis distance to the nearest class mean.
+
+    Built from standard layers with fixed weights, so it saves and converts to LiteRT like the
+    classifier (a bundle can carry it as a second file; compare its output with ``threshold**2``).
+    With P = L Lᵀ (Cholesky), (z−μ)ᵀ P (z−μ) = ‖Lᵀz − Lᵀμ‖², i.e. a Dense layer and a sum of squares.
+    """
+    import keras
+
+    if detector.threshold is None:
+        raise RuntimeError("no OOD threshold: call fit_threshold() first")
+    features = feature_extractor(model, layer_name)
+    project = keras.layers.Dense(detector.pca_components.shape[0], name="ood_pca")
+    z = project(features.output)
+    project.set_weights([detector.pca_components.T.astype("float32"),
+                         (-detector.pca_mean @ detector.pca_components.T).astype("float32")])
+    chol = np.linalg.cholesky(detector.precision)
+    distances = []
+    for c, mean in enumerate(detector.class_means):
+        whiten = keras.layers.Dense(chol.shape[0], name=f"ood_whiten_{c}")
+        u = whiten(z)
+        whiten.set_weights([chol.astype("float32"), (-mean @ chol).astype("float32")])
+        squared = keras.layers.Multiply(name=f"ood_square_{c}")([u, u])
+        total = keras.layers.Dense(1, use_bias=False, name=f"ood_sum_{c}")
+        distances.append(total(squared))
+        total.set_weights([np.ones((chol.shape[0], 1), "float32")])
+    out = distances[0] if len(distances) == 1 else keras.layers.Minimum(name="ood_distance2")(distances)
+    return keras.Model(features.inputs, out, name="ood_score")

@@ -63,3 +63,28 @@ def test_feature_layer_errors_list_the_layers():
 def test_unfitted_detector_says_so():
     with pytest.raises(RuntimeError, match="call fit"):
         MahalanobisOOD().score(np.zeros((2, 4)))
+
+
+def test_ood_score_model_matches_detector_and_converts_to_litert(lesions):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from melanoma_exp.clinical.ood import ood_score_model
+    from melanoma_exp.export.bundle import convert_to_litert
+
+    images, labels = lesions
+    model = small_cnn()
+    features = feature_extractor(model).predict(images, verbose=0)
+    non, _ = non_lesion_images(20, 32, seed=2)
+    detector = MahalanobisOOD(n_components=8).fit(features[:80], labels[:80])
+    detector.fit_threshold(features[80:], feature_extractor(model).predict(non, verbose=0))
+    scorer = ood_score_model(model, detector)
+    batch = np.concatenate([images[:3], non[:3]])
+    expected = detector.score(feature_extractor(model).predict(batch, verbose=0)) ** 2
+    np.testing.assert_allclose(scorer.predict(batch, verbose=0).ravel(), expected, rtol=1e-3)
+
+    interpreter = Interpreter(model_content=convert_to_litert(scorer, quantize=False))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], batch[:1])
+    interpreter.invoke()
+    lite = interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).ravel()
+    np.testing.assert_allclose(lite, expected[:1], rtol=1e-3)
