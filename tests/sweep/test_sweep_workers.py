@@ -57,7 +57,7 @@ def test_ctrl_c_leaves_the_study_consistent_and_a_rerun_resumes(tmp_path):
 
 
 def _two_workers(out, storage=None, study="toy", n_trials=6):
-    args = (f"sweep.n_trials={n_trials}", "sweep.pruner.name=none", "+toy.sleep_s=0.2")
+    args = (f"sweep.n_trials={n_trials}", "sweep.pruner.name=none", "+toy.sleep_s=0.4")  # ~10 s of work: both workers get some
     workers = [start_toy(out, *args, storage=storage, study=study, log_name=f"worker{i}")
                for i in range(2)]
     for worker in workers:
