@@ -103,3 +103,49 @@ def model_card_lines(summary: dict[str, Any] | None) -> list[str]:
         lines.append(f"- Not-a-lesion check (Mahalanobis, threshold {_f(ood['threshold'], '.2f')}): held-out "
                      f"AUROC {_f(ood['held_out'].get('auroc'), '.2f')} against synthetic non-lesion images.")
     return [*lines, ""]
+
+
+OOD_FILE = "ood.tflite"
+
+
+def add_ood_to_bundle(bundle_dir, model, detector: dict, layer_name: str = "backbone") -> dict:
+    """Add the not-a-lesion scorer to an exported bundle: ``ood.tflite`` + model.json ``ood``.
+
+    ``ood.tflite`` takes the same input as ``model.tflite`` and returns the squared Mahalanobis
+    distance of the image's backbone features to the nearest training class mean; a value at or
+    above ``threshold_squared`` means "this does not look like a skin-lesion photo" (quality issue
+    ``not_a_lesion``). model.json is rewritten atomically.
+
+    Args:
+        bundle_dir: a folder written by `melanoma_exp.export.bundle.export_bundle`.
+        model: the bundle's Keras classifier.
+        detector: the fitted detector as saved in the run's ``clinical/ood.json``.
+        layer_name: the feature layer the detector was fitted on.
+
+    Returns:
+        The ``ood`` entry written into model.json.
+    """
+    import json
+    from pathlib import Path
+
+    from melanoma_exp.clinical.ood import MahalanobisOOD, ood_score_model
+    from melanoma_exp.export.bundle import convert_to_litert
+
+    bundle = Path(bundle_dir)
+    fitted = MahalanobisOOD.from_dict(detector)
+    (bundle / OOD_FILE).write_bytes(convert_to_litert(ood_score_model(model, fitted, layer_name), quantize=False))
+    entry = {
+        "file": OOD_FILE,
+        "method": "mahalanobis",
+        "input": "same as model.tflite",
+        "output": "squared Mahalanobis distance to the nearest class mean, shape [1, 1]",
+        "threshold_squared": float(fitted.threshold) ** 2,
+        "quality_issue": "not_a_lesion",
+        "fit": _finite(fitted.meta.get("threshold_fit", {})),
+    }
+    spec = json.loads((bundle / "model.json").read_text(encoding="utf-8"))
+    spec["ood"] = entry
+    tmp = bundle / "model.json.tmp"
+    tmp.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(bundle / "model.json")
+    return entry

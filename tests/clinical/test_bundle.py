@@ -45,3 +45,40 @@ def test_bundle_without_clinical_section_is_unchanged():
     spec = build_model_json(meta_from_report({"threshold": 0.4}), height=32, width=32)
     assert spec["clinical"] is None
     assert "Clinical evaluation" not in render_model_card(spec)
+
+
+def test_ood_scorer_travels_in_the_bundle(prepared_small, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from melanoma_exp.clinical.bundle import add_ood_to_bundle
+    from melanoma_exp.clinical.model_checks import images_from_dataset
+    from melanoma_exp.clinical.nonlesion import non_lesion_images
+    from melanoma_exp.clinical.ood import MahalanobisOOD, feature_extractor
+    from melanoma_exp.data.pipeline import make_dataset
+    from melanoma_exp.export.bundle import export_bundle
+
+    from .tiny_models import nested_classifier
+
+    model = nested_classifier()
+    train = images_from_dataset(make_dataset(prepared_small, "train", batch_size=32, training=False))
+    val = images_from_dataset(make_dataset(prepared_small, "val", batch_size=32, training=False))[0]
+    non, _ = non_lesion_images(40, 32, seed=3)
+    embed = feature_extractor(model).predict
+    detector = MahalanobisOOD(n_components=8).fit(embed(train[0], verbose=0), train[1])
+    detector.fit_threshold(embed(val, verbose=0), embed(non[:20], verbose=0))
+    bundle = export_bundle(model, tmp_path / "bundle", meta={"name": "t", "version": "1", "threshold": 0.5})
+    entry = add_ood_to_bundle(bundle, model, json.loads(json.dumps(detector.to_dict())))
+
+    spec = json.loads((bundle / "model.json").read_text())
+    assert spec["ood"] == entry and spec["ood"]["quality_issue"] == "not_a_lesion"
+    assert spec["decision_threshold"] == 0.5  # the rest of model.json is untouched
+    interpreter = Interpreter(model_path=str(bundle / spec["ood"]["file"]))
+    interpreter.allocate_tensors()
+    flagged = []
+    for image in non[20:]:
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image[None])
+        interpreter.invoke()
+        value = interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).item()
+        flagged.append(value >= spec["ood"]["threshold_squared"])
+    expected = detector.is_out_of_distribution(embed(non[20:], verbose=0))
+    assert np.mean(np.array(flagged) == expected) >= 0.95  # LiteRT agrees with the detector
