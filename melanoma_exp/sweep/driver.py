@@ -1,6 +1,6 @@
 """The sweep loop behind the Hydra sweeper plugin: ask Optuna, launch jobs, tell the outcome.
 
-One call of `run_sweep` is one worker. Any number of workers (processes on one box or many, or the
+One `SweepRun.run()` is one worker. Any number of workers (processes on one box or many, or the
 jobs of a Hydra launcher) share the study through its storage; each keeps asking until the study
 holds `sweep.n_trials` counted trials (see `progress`), so a re-run finishes the remainder.
 """
@@ -205,8 +205,11 @@ class SweepRun:
         for trial, job_return in zip(batch, returns, strict=True):
             state = _tell_safely(self.study, trial, job_return)
             self.failures += state == "FAIL"
-            if self.tracker:
-                self.tracker.record_trial(self.study.study_name, storage.get_trial(trial._trial_id))
+            if self.tracker:  # a tracking hiccup must not end a days-long sweep
+                try:
+                    self.tracker.record_trial(self.study.study_name, storage.get_trial(trial._trial_id))
+                except Exception as exc:
+                    log.warning("sweep: MLflow child run of trial %s not updated: %s", trial.number, exc)
             error = storage.get_trial(trial._trial_id).user_attrs.get(ERROR_ATTR, "")
             bar.write(f"[sweep] trial {trial.number} {state} {error}".rstrip())
             bar.update(1)
@@ -262,7 +265,10 @@ class SweepRun:
         print(self._summary(best_file), flush=True)
         if self.tracker:
             sweep_dir = Path(str(OmegaConf.select(self.config, "hydra.sweep.dir", default=".")))
-            self.tracker.finish(self.study, status, sweep_dir, best_file)
+            try:
+                self.tracker.finish(self.study, status, sweep_dir, best_file)
+            except Exception as exc:  # the study is safe in its storage; say what is missing
+                log.warning("sweep: MLflow parent run %s not completed: %s", self.tracker.run_id, exc)
 
 
 def _summary_line(study: Any, n_trials: int, metric: str, best_file: Path | None) -> str:
