@@ -202,6 +202,10 @@ def export_model(ref: str, out_dir: str | Path, *, tracking_uri: str | None = No
                             version=resolved.version or f"run-{resolved.run_id[:8]}",
                             source_run_id=resolved.run_id)
     out = export_bundle(model, out_dir, meta=meta)
+    # Issue 7: the run's not-a-lesion detector as ood.tflite + model.json "ood" (docs/evaluation.md).
+    from melanoma_exp.clinical.bundle import add_ood_from_run
+
+    add_ood_from_run(out, model, resolved.run_id, report, tracking_uri=tracking_uri)
     if log_to_run:
         _client(tracking_uri).log_artifacts(resolved.run_id, str(out), artifact_path="bundle")
     return out

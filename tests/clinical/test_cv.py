@@ -54,6 +54,7 @@ def test_two_fold_cv_nests_runs_and_reports_mean_and_std(synthetic_raw, prepared
     from melanoma_exp.config import compose
     from melanoma_exp.data.pipeline import make_dataset
     from melanoma_exp.export.bundle import build_model_json, meta_from_report
+    from melanoma_exp.export.registry import export_model
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -94,6 +95,14 @@ def test_two_fold_cv_nests_runs_and_reports_mean_and_std(synthetic_raw, prepared
     csv = pd.read_csv(tmp_path / "run" / "fold-0" / "evaluation" / "predictions.csv")
     np.testing.assert_allclose(csv["malignant"], served, atol=1e-5)
     assert build_model_json(meta_from_report(report), height=32, width=32)["decision_threshold"] == report["threshold"]
+
+    # `melanoma export` of a fold's model carries the threshold and the not-a-lesion scorer.
+    bundle = export_model(f"runs:/{child.info.run_id}/model", tmp_path / "bundle", tracking_uri=uri,
+                          log_to_run=False)
+    spec = json.loads((bundle / "model.json").read_text())
+    assert spec["decision_threshold"] == report["threshold"]
+    assert spec["clinical"]["calibration"]["applied_in_model"] is True
+    assert spec["ood"]["quality_issue"] == "not_a_lesion" and (bundle / "ood.tflite").is_file()
 
 
 def test_fold_config_inside_a_sweep_drops_the_trial_but_keeps_interpolations(tmp_path):
