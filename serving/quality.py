@@ -17,6 +17,7 @@ ISSUE_TEXT = {
     "blurry": "the photo looks blurred or out of focus",
     "too_dark": "the photo is too dark",
     "too_bright": "the photo is over-exposed",
+    "not_a_lesion": "this does not look like a photo of a skin lesion",
 }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from serving.decode import decode_image, to_model_input
 from serving.model import LiteRTModel, input_spec, load_model_json, public_view
+from serving.ood import load_ood
 from serving.quality import assess_quality
 from serving.recommend import recommend
 from serving.settings import Settings
@@ -25,6 +26,7 @@ class LesionService:
         self.model = LiteRTModel(settings.bundle_dir, self.spec, variant=settings.model_variant,
                                  threads=settings.threads)
         self.gate = self.spec["quality_gate"]
+        self.ood = load_ood(settings.bundle_dir, self.spec, threads=settings.threads)  # None: no check
         self.threshold = float(self.spec["decision_threshold"])
         # Big JPEGs are DCT-decoded at the smallest 1/2..1/8 scale still covering both the model
         # input and the quality gate's analysis size (a 4032x3024 photo decodes at 1008x756), so
@@ -46,15 +48,15 @@ class LesionService:
                                 resize_method=self.input.resize_method,
                                 resize_aspect=self.input.resize_aspect)
         p_malignant = self.model.predict(pixels)
-        label, advice = recommend(p_malignant, self.threshold, self.spec["recommendation_bands"],
-                                  quality.issues)
+        issues = list(quality.issues) + (self.ood.issues(pixels) if self.ood is not None else [])
+        label, advice = recommend(p_malignant, self.threshold, self.spec["recommendation_bands"], issues)
         return {
             "label": label,
             "malignant_probability": p_malignant,
             "benign_probability": 1.0 - p_malignant,
             "threshold": self.threshold,
             "recommendation": advice,
-            "quality": {"ok": quality.ok, "issues": quality.issues},
+            "quality": {"ok": not issues, "issues": issues},
             "model": {"name": str(self.spec["name"]), "version": str(self.spec["version"])},
             "disclaimer": str(self.spec["disclaimer"]),
             "latency_ms": (time.perf_counter() - start) * 1000.0,
