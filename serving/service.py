@@ -14,6 +14,7 @@ from serving.ood import load_ood
 from serving.quality import assess_quality
 from serving.recommend import recommend
 from serving.settings import Settings
+from serving.tta import check_tta, predict_tta
 
 
 class LesionService:
@@ -27,6 +28,7 @@ class LesionService:
                                  threads=settings.threads)
         self.gate = self.spec["quality_gate"]
         self.ood = load_ood(settings.bundle_dir, self.spec, threads=settings.threads)  # None: no check
+        check_tta(settings.tta, self.input.height, self.input.width)
         self.threshold = float(self.spec["decision_threshold"])
         # Big JPEGs are DCT-decoded at the smallest 1/2..1/8 scale still covering both the model
         # input and the quality gate's analysis size (a 4032x3024 photo decodes at 1008x756), so
@@ -47,7 +49,7 @@ class LesionService:
         pixels = to_model_input(decoded.image, height=self.input.height, width=self.input.width,
                                 resize_method=self.input.resize_method,
                                 resize_aspect=self.input.resize_aspect)
-        p_malignant = self.model.predict(pixels)
+        p_malignant = predict_tta(self.model.predict, pixels, self.settings.tta)
         issues = list(quality.issues) + (self.ood.issues(pixels) if self.ood is not None else [])
         label, advice = recommend(p_malignant, self.threshold, self.spec["recommendation_bands"], issues)
         return {

@@ -9,6 +9,7 @@
 | `MELANOMA_CORS_ORIGINS` | unset | comma-separated origins allowed by CORS (`*` for any) |
 | `MELANOMA_MAX_BODY_BYTES` | `15000000` | request body limit, checked before decoding |
 | `MELANOMA_MAX_PIXELS` | `120000000` | decompression-bomb guard (width x height) |
+| `MELANOMA_TTA` | unset | test-time augmentation, e.g. `hflip,vflip,rot90` (k+1 model calls per request) |
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from serving.tta import parse_tta
 
 _HERE = Path(__file__).resolve().parent
 
@@ -53,6 +56,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 15_000_000
     max_pixels: int = 120_000_000
+    tta: tuple[str, ...] = ()  # serving.tta transform names; () = off
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -67,6 +71,7 @@ class Settings:
             "cors_origins": origins,
             "max_body_bytes": _int_env("MELANOMA_MAX_BODY_BYTES", 15_000_000),
             "max_pixels": _int_env("MELANOMA_MAX_PIXELS", 120_000_000),
+            "tta": parse_tta(env.get("MELANOMA_TTA")),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values["model_variant"] not in ("float", "int8"):
