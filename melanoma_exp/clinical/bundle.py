@@ -23,6 +23,14 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _preset_note(share: float | None) -> str:
+    if share is None:  # not recorded (an older report)
+        return "."
+    if share:
+        return f" (trained with the capture augmentation preset on {share:.0%} of images)."
+    return " (trained without the capture augmentation preset)."
+
+
 def _f(value: Any, spec: str = ".3f") -> str:
     return "n/a" if value is None else format(value, spec)
 
@@ -57,7 +65,8 @@ def bundle_summary(section: dict[str, Any] | None) -> dict[str, Any] | None:
     rob = section.get("robustness")
     if rob:
         summary["robustness"] = {"swing_median_pp": rob["swing_pp"]["median"], "swing_p95_pp": rob["swing_pp"]["p95"],
-                                 "flip_rate": rob["flip_rate"], "n_images": rob["n_images"]}
+                                 "flip_rate": rob["flip_rate"], "n_images": rob["n_images"],
+                                 "trained_with_capture_preset": rob.get("trained_with_capture_preset")}
     ood = section.get("ood")
     if ood:
         summary["ood"] = {"method": ood["method"], "threshold": ood["threshold"],
@@ -97,7 +106,8 @@ def model_card_lines(summary: dict[str, Any] | None) -> list[str]:
     if rob:
         lines.append(f"- Phone-photo robustness: the malignant probability swings by a median of "
                      f"{_f(rob['swing_median_pp'], '.1f')} pp (95th percentile {_f(rob['swing_p95_pp'], '.1f')} pp) across "
-                     f"capture-condition degradations; the verdict flips for {_f(100 * rob['flip_rate'], '.0f')}% of images.")
+                     f"capture-condition degradations; the verdict flips for {_f(100 * rob['flip_rate'], '.0f')}% of images"
+                     + _preset_note(rob.get("trained_with_capture_preset")))
     ood = summary.get("ood")
     if ood:
         lines.append(f"- Not-a-lesion check (Mahalanobis, threshold {_f(ood['threshold'], '.2f')}): held-out "

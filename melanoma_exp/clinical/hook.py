@@ -75,6 +75,9 @@ def evaluate_clinical(model, cfg: Any, prepared_dir, y_test, p_test, out_dir, tr
         t0 = time.perf_counter()
         images, _ = images_from_dataset(test_ds, int(_get(eval_cfg, "robustness.max_images", 64)))
         section["robustness"] = robustness_section(model, images, threshold, eval_cfg, out_dir=out)
+        # Which preset the model trained with, so runs with and without it compare side by side.
+        augment = cfg.get("data", {}).get("augment") or {}
+        section["robustness"]["trained_with_capture_preset"] = float(augment.get("capture") or 0.0)
         timings["robustness"] = time.perf_counter() - t0
     if heavy and _get(eval_cfg, "ood.enabled", True):
         t0 = time.perf_counter()

@@ -157,7 +157,8 @@ def mlflow_metrics(section: dict) -> dict[str, float]:
                 m[_metric_name(f"subgroups/{r['attribute']}/{r['value']}/sensitivity")] = r["sensitivity"]
     rob = section.get("robustness")
     if rob:
-        m.update({"robustness/swing_median_pp": rob["swing_pp"]["median"],
+        m.update({"robustness/trained_with_capture_preset": rob.get("trained_with_capture_preset"),
+                  "robustness/swing_median_pp": rob["swing_pp"]["median"],
                   "robustness/swing_p95_pp": rob["swing_pp"]["p95"], "robustness/flip_rate": rob["flip_rate"]})
     ood = section.get("ood")
     if ood:

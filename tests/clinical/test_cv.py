@@ -103,6 +103,8 @@ def test_two_fold_cv_nests_runs_and_reports_mean_and_std(synthetic_raw, prepared
     assert spec["decision_threshold"] == report["threshold"]
     assert spec["clinical"]["calibration"]["applied_in_model"] is True
     assert spec["ood"]["quality_issue"] == "not_a_lesion" and (bundle / "ood.tflite").is_file()
+    assert spec["clinical"]["robustness"]["trained_with_capture_preset"] == 0.0
+    assert "trained without the capture augmentation preset" in (bundle / "MODEL_CARD.md").read_text()
 
 
 def test_fold_config_inside_a_sweep_drops_the_trial_but_keeps_interpolations(tmp_path):

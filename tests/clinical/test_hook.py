@@ -45,6 +45,7 @@ def test_hook_calibrates_in_place_and_writes_every_section(trained, prepared_sma
     np.testing.assert_allclose(model.predict(test, verbose=0).ravel(), served, rtol=1e-4, atol=1e-5)
     assert sum(r["n"] for r in section["subgroups"]["groups"]["sex"]) == len(y_test)
     assert section["robustness"]["n_images"] == 8
+    assert section["robustness"]["trained_with_capture_preset"] == 0.0  # cfg.data has no augment
     assert section["ood"]["threshold"] is not None and (tmp_path / "ood.json").is_file()
     assert section["tta"]["plain"]["latency_ms"] > 0
     names = {p.rsplit("/", 1)[-1] for p in section["plots"]}
