@@ -61,8 +61,13 @@ def evaluate_clinical(model, cfg: Any, prepared_dir, y_test, p_test, out_dir, tr
     val_index, val_ds = _split(prepared_dir, "val", batch)
     p_val = model.predict(val_ds, verbose=0).reshape(-1)
     test_index, test_ds = _split(prepared_dir, "test", batch)
-    section = clinical_evaluation(val_index["label"].to_numpy(), p_val, y_test, p_test, eval_cfg,
-                                  test_index=test_index, out_dir=out)
+    try:
+        section = clinical_evaluation(val_index["label"].to_numpy(), p_val, y_test, p_test, eval_cfg,
+                                      test_index=test_index, out_dir=out)
+    except ValueError as err:
+        # Training is done and checkpointed: say how to finish the run rather than just failing.
+        raise ValueError(f"clinical evaluation failed: {err}. The trained model is checkpointed; re-run "
+                         "the same command with eval.enabled=false (or fix the setting) to finish the run.") from err
     if section["calibration"]:
         fold_temperature(model, section["calibration"]["temperature"], inplace=True)
     served, threshold = served_probabilities(p_test, section), section["threshold"]

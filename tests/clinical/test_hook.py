@@ -63,3 +63,11 @@ def test_sweep_trials_skip_the_model_checks(trained, prepared_small, tmp_path):
     assert "robustness" not in section and "ood" not in section
     np.testing.assert_array_equal(served, p_test)
     assert set(section["timings_s"]) == {"operating_point_calibration_subgroups"}
+
+
+def test_bad_eval_setting_fails_with_a_way_out(trained, prepared_small, tmp_path):
+    model, y_test, p_test = trained
+    cfg = OmegaConf.create({"eval": OmegaConf.load(conf_dir() / "eval" / "default.yaml"), "data": {"batch_size": 16}})
+    cfg.eval.threshold_method = "accuracy"
+    with pytest.raises(ValueError, match="eval.threshold_method.*re-run the same command with eval.enabled=false"):
+        evaluate_clinical(model, cfg, prepared_small, y_test, p_test, tmp_path)
