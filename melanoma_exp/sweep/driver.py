@@ -252,7 +252,13 @@ class SweepRun:
         return self.study
 
     def _summary(self, best_file: Path | None) -> str:
-        return _summary_line(self.study, self.n_trials, str(self.sweep_cfg.metric), best_file)
+        best_run = None
+        if self.tracker:
+            try:
+                best_run = self.tracker.best_run_id(self.study)
+            except Exception as exc:  # the summary must not fail on a tracking hiccup
+                log.warning("sweep: could not look up the best trial's MLflow run: %s", exc)
+        return _summary_line(self.study, self.n_trials, str(self.sweep_cfg.metric), best_file, best_run)
 
     def _finish(self, status: str) -> None:
         from melanoma_exp.sweep.report import write_best_experiment
@@ -271,7 +277,9 @@ class SweepRun:
                 log.warning("sweep: MLflow parent run %s not completed: %s", self.tracker.run_id, exc)
 
 
-def _summary_line(study: Any, n_trials: int, metric: str, best_file: Path | None) -> str:
+def _summary_line(
+    study: Any, n_trials: int, metric: str, best_file: Path | None, best_run: str | None = None
+) -> str:
     """The closing lines a person reads: counts, best trial, recipe, disclaimer."""
     from melanoma_exp import DISCLAIMER
     from melanoma_exp.sweep.report import best_trial
@@ -284,6 +292,8 @@ def _summary_line(study: Any, n_trials: int, metric: str, best_file: Path | None
         text += f"; best {metric} = {best.value:.4f} (trial {best.number})"
     if best_file is not None:
         text += f"\n[sweep] retrain the best trial: python run.py +experiment={best_file.stem}  ({best_file})"
+    if best_run is not None:
+        text += f"\n[sweep] register its model: melanoma register {best_run}"
     return text + "\n" + DISCLAIMER
 
 

@@ -117,6 +117,22 @@ class SweepTracker:
         if error:
             self.client.set_tag(run_id, "optuna.error", str(error)[:4000])
 
+    def best_run_id(self, study: Any) -> str | None:
+        """The MLflow run of the study's best trial (any worker's), or None."""
+        best = best_trial(study)
+        if best is None:
+            return None
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=(
+                f"tags.`optuna.study_name` = '{study.study_name}' "
+                f"and tags.`optuna.trial_number` = '{best.number}'"
+            ),
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        return runs[0].info.run_id if runs else None
+
     def finish(self, study: Any, status: str, out_dir: Path, best_file: Path | None) -> None:
         """Log the study's best value/params, the plots and the best experiment file; end the run."""
         from melanoma_exp.sweep.progress import progress
@@ -128,6 +144,9 @@ class SweepTracker:
         if best is not None:
             self.client.log_metric(self.run_id, "best_value", best.value)
             self.client.set_tag(self.run_id, "optuna.best_trial", str(best.number))
+            best_run = self.best_run_id(study)
+            if best_run:
+                self.client.set_tag(self.run_id, "optuna.best_run_id", best_run)
             for key, value in best.params.items():
                 self.client.log_param(self.run_id, f"best.{key}", value)
         for path in save_plots(study, out_dir / "plots"):

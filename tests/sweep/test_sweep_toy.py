@@ -99,6 +99,8 @@ def test_mlflow_parent_children_plots_and_best_experiment_file(tmp_path):
     assert parent.data.metrics["best_value"] == pytest.approx(study.best_value)
     assert parent.info.status == "FINISHED"
     assert parent.data.params["best.head.dropout1"] == str(study.best_params["head.dropout1"])
+    best_child = next(c for c in children if c.info.run_id == parent.data.tags["optuna.best_run_id"])
+    assert best_child.data.tags["optuna.trial_number"] == str(study.best_trial.number)
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
     assert {"plots/optimization_history.png", "plots/parallel_coordinate.png",
             "plots/intermediate_values.png", "plots/param_importances.png"} <= artifacts
