@@ -66,8 +66,10 @@ def evaluate_clinical(model, cfg: Any, prepared_dir, y_test, p_test, out_dir, tr
                                       test_index=test_index, out_dir=out)
     except ValueError as err:
         # Training is done and checkpointed: say how to finish the run rather than just failing.
-        raise ValueError(f"clinical evaluation failed: {err}. The trained model is checkpointed; re-run "
-                         "the same command with eval.enabled=false (or fix the setting) to finish the run.") from err
+        run_dir = out.parent.parent  # <run_dir>/evaluation/clinical
+        raise ValueError(f"clinical evaluation failed: {err}. The trained model is checkpointed; finish the "
+                         f"run without retraining: add trainer.run_dir={run_dir} and fix the setting (or "
+                         "eval.enabled=false) to the same command.") from err
     if section["calibration"]:
         fold_temperature(model, section["calibration"]["temperature"], inplace=True)
     served, threshold = served_probabilities(p_test, section), section["threshold"]

@@ -69,5 +69,6 @@ def test_bad_eval_setting_fails_with_a_way_out(trained, prepared_small, tmp_path
     model, y_test, p_test = trained
     cfg = OmegaConf.create({"eval": OmegaConf.load(conf_dir() / "eval" / "default.yaml"), "data": {"batch_size": 16}})
     cfg.eval.threshold_method = "accuracy"
-    with pytest.raises(ValueError, match="eval.threshold_method.*re-run the same command with eval.enabled=false"):
-        evaluate_clinical(model, cfg, prepared_small, y_test, p_test, tmp_path)
+    out = tmp_path / "run" / "evaluation" / "clinical"
+    with pytest.raises(ValueError, match=f"eval.threshold_method.*trainer.run_dir={tmp_path / 'run'}"):
+        evaluate_clinical(model, cfg, prepared_small, y_test, p_test, out)
