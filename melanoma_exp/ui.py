@@ -27,11 +27,8 @@ def default_stores() -> tuple[str, str, str]:
     from melanoma_exp.config import compose
     from melanoma_exp.sweep.report import tracking_settings
 
-    cfg = compose(["+sweep=optuna"])
-    settings = tracking_settings(cfg)
-    output_dir = Path(str(cfg.paths.output_dir))
-    uri, _, artifacts = settings or (
-        f"sqlite:///{output_dir}/mlflow/mlflow.db", "", str(output_dir / "mlflow" / "artifacts"))
+    cfg = compose(["+sweep=optuna", "tracking=mlflow"])
+    uri, _, artifacts = tracking_settings(cfg)
     return uri, artifacts, str(cfg.sweep.storage)
 
 

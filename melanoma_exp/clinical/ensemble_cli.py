@@ -96,7 +96,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     from melanoma_exp.evaluation.report import build_report
     from melanoma_exp.export.cli import default_tracking_uri
     from melanoma_exp.export.registry import load_report, register_run, resolve_model
-    from melanoma_exp.tracking.tracker import model_requirements
+    from melanoma_exp.tracking.tracker import experiment_id, model_requirements, project_store
 
     uri = args.tracking_uri or default_tracking_uri()
     mlflow.set_tracking_uri(uri)
@@ -110,9 +110,8 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     report = build_report(**{k: report[k] for k in ("model", "data", "threshold", "test", "baseline")},
                           monitor={"name": None, "value": None, "epoch": None},
                           extra={"clinical": report["clinical"], "ensemble": report["ensemble"]})
-    experiment = mlflow.get_experiment_by_name(args.experiment) or mlflow.get_experiment(
-        mlflow.create_experiment(args.experiment))
-    with mlflow.start_run(experiment_id=experiment.experiment_id, run_name=args.run_name,
+    experiment = experiment_id(mlflow.MlflowClient(tracking_uri=uri), args.experiment, project_store()[1])
+    with mlflow.start_run(experiment_id=experiment, run_name=args.run_name,
                           tags={"ensemble.members": ", ".join(args.models), "disclaimer": DISCLAIMER}) as run:
         mlflow.log_params({"ensemble.size": len(members), "ensemble.weights": report["ensemble"]["weights"]})
         metrics = scalar_metrics(report["test"], "test")

@@ -10,14 +10,9 @@ from melanoma_exp.export.registry import DEFAULT_MODEL_NAME, DEFAULT_PROMOTE_MET
 
 def default_tracking_uri() -> str:
     """`$MLFLOW_TRACKING_URI`, else the project's `tracking.tracking_uri` (absolute, under outputs/)."""
-    import os
+    from melanoma_exp.tracking.tracker import project_store
 
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    import melanoma_exp.config as config
-    from melanoma_exp.tracking.tracker import resolve_tracking_uri
-
-    return resolve_tracking_uri(config.compose(["tracking=mlflow"]).tracking)
+    return project_store()[0]
 
 
 def _tracking_arg(parser: argparse.ArgumentParser) -> None:

@@ -33,13 +33,10 @@ def tracking_settings(config: Any) -> tuple[str, str, str] | None:
         return None
     if tracking.get("enabled", True) is False:
         return None
-    import os
+    from melanoma_exp.tracking.tracker import resolve_tracking_uri
 
-    output_dir = Path(str(config.paths.output_dir))
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or tracking.get("tracking_uri") or tracking.get("uri") or f"sqlite:///{output_dir}/mlflow.db"
-    name = tracking.get("experiment_name") or tracking.get("experiment") or config.get("task_name")
-    artifacts = tracking.get("artifact_location") or str(output_dir / "mlartifacts")
-    return str(uri), str(name or "sweep"), str(artifacts)
+    name = tracking.get("experiment_name") or config.get("task_name")
+    return resolve_tracking_uri(tracking), str(name or "sweep"), str(tracking.artifact_location)
 
 
 class SweepTracker:
@@ -48,15 +45,10 @@ class SweepTracker:
     def __init__(self, uri: str, experiment: str, artifact_location: str) -> None:
         from mlflow.tracking import MlflowClient
 
-        if uri.startswith("sqlite:///"):
-            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        from melanoma_exp.tracking.tracker import experiment_id
+
         self.client = MlflowClient(tracking_uri=uri)
-        found = self.client.get_experiment_by_name(experiment)
-        self.experiment_id = (
-            found.experiment_id
-            if found
-            else self.client.create_experiment(experiment, artifact_location=artifact_location)
-        )
+        self.experiment_id = experiment_id(self.client, experiment, artifact_location)
         self.run_id: str | None = None
 
     def start(self, study_name: str, metric: str, direction: str) -> str:

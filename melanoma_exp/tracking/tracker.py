@@ -26,6 +26,30 @@ def resolve_tracking_uri(tracking_cfg: Any) -> str:
     return uri
 
 
+def experiment_id(client: Any, name: str, artifact_location: str | None) -> str:
+    """The id of experiment `name`, created with an absolute artifact location when missing.
+
+    Every experiment the project creates goes through here: MLflow's own default location is
+    `./mlruns`, relative to whatever the cwd happens to be.
+    """
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = artifact_location
+    if location and "://" not in str(location):
+        Path(location).mkdir(parents=True, exist_ok=True)
+        location = Path(location).resolve().as_uri()
+    return client.create_experiment(name, artifact_location=location)
+
+
+def project_store() -> tuple[str, str]:
+    """(tracking URI, artifact location) of the project's MLflow store, for commands outside a run."""
+    import melanoma_exp.config as config
+
+    tracking = config.compose(["tracking=mlflow"]).tracking
+    return resolve_tracking_uri(tracking), str(tracking.artifact_location)
+
+
 def flatten(node: Any, prefix: str = "") -> dict[str, str]:
     """`{"a": {"b": 1}}` -> `{"a.b": "1"}` (MLflow params are flat strings)."""
     out: dict[str, str] = {}
@@ -87,15 +111,7 @@ class MlflowTracker(NullTracker):
         self.run_id = None
 
     def _experiment_id(self) -> str:
-        name = str(self.cfg.experiment_name)
-        experiment = self.client.get_experiment_by_name(name)
-        if experiment is not None:
-            return experiment.experiment_id
-        location = self.cfg.get("artifact_location")
-        if location and "://" not in str(location):
-            Path(location).mkdir(parents=True, exist_ok=True)
-            location = Path(location).resolve().as_uri()
-        return self.client.create_experiment(name, artifact_location=location)
+        return experiment_id(self.client, str(self.cfg.experiment_name), self.cfg.get("artifact_location"))
 
     def start(self, cfg: DictConfig, *, run_name: str, tags: dict, resume_run_id: str | None = None):
         """Start (or re-open, when resuming) the run; log the resolved config. Returns the run id."""
