@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display on servers/CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
 FOOTER = "Research tool, not medical advice."
@@ -38,6 +39,7 @@ def plot_training_curves(history: list[dict], boundary_epoch: int | None, path: 
             ax.axvline(boundary_epoch + 0.5, color="gray", ls="--", lw=1, label="unfreeze")
         ax.set_title(stem)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=7)
     return _save(fig, path)
 

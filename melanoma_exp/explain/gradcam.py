@@ -138,7 +138,7 @@ def save_gradcam_grid(images, heatmaps, y_true, probability, path: Path, thresho
     n = len(images)
     cols = min(4, max(n, 1))
     rows = max(1, -(-n // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.5 * rows), squeeze=False)
     names = ("benign", "malignant")
     for ax in axes.ravel():
         ax.axis("off")
@@ -150,7 +150,7 @@ def save_gradcam_grid(images, heatmaps, y_true, probability, path: Path, thresho
         mark = "ok" if predicted == names[int(y_true[i])] else "WRONG"
         ax.set_title(f"true {names[int(y_true[i])]} / pred {predicted}\np={probability[i]:.2f} {mark}", fontsize=8)
     fig.text(0.01, 0.005, "Grad-CAM. Research tool, not medical advice.", fontsize=7, color="gray")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.tight_layout(rect=(0, 0.03, 1, 0.97))
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

@@ -7,6 +7,7 @@ Keras log keys; everything user-facing uses contract names (`val/accuracy`, ...)
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import keras
@@ -42,12 +43,14 @@ class EpochRecorder(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         # The rate this epoch trains with (ReduceLROnPlateau may lower it at the epoch's end).
         self._lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         metrics = contract_logs(logs)
         metrics["train/learning_rate"] = self._lr
         metrics["train/phase"] = float(self.phase)
         metrics["train/trainable_params"] = self._trainable
+        metrics["train/epoch_seconds"] = time.perf_counter() - self._started  # fit + validation
         self.state.history.append({"epoch": epoch, **metrics})
         value = metrics.get(self.monitor, math.nan)
         if improved(value, self.state.best, self.mode):
@@ -55,6 +58,8 @@ class EpochRecorder(keras.callbacks.Callback):
             self.checkpoints.save_model(self.model, self.checkpoints.best)
         self.state.epoch, self.state.phase = epoch + 1, self.phase
         self.checkpoints.save_model(self.model, self.checkpoints.last)
+        metrics["train/checkpoint_seconds"] = time.perf_counter() - self._started - metrics["train/epoch_seconds"]
+        self.state.history[-1]["train/checkpoint_seconds"] = metrics["train/checkpoint_seconds"]
         self.checkpoints.save_state(self.state)
         # Logged after the state is saved: a run killed in between re-runs nothing already logged.
         self.tracker.log_metrics(metrics, step=epoch)

@@ -82,7 +82,7 @@ def train(cfg: DictConfig) -> float:
     except BaseException as exc:
         if trial is not None:
             tracker.set_tags({"optuna.state": "FAIL", "error": f"{type(exc).__name__}: {exc}"[:5000]})
-        tracker.end("FAILED")
+        tracker.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     if trial is not None:
         tracker.set_tags({"optuna.state": "COMPLETE"})
@@ -103,10 +103,12 @@ def _objective(state: RunState) -> float:
 
 
 def load_data(cfg: DictConfig) -> dict[str, Any]:
-    """Prepare (idempotent) and open the train/val datasets and class weights."""
+    """Generate (synthetic, if missing), prepare (idempotent), open train/val and class weights."""
     from melanoma_exp.data.pipeline import class_weight, make_dataset
     from melanoma_exp.data.prepare import prepare_dataset
+    from melanoma_exp.data.synth import ensure_synthetic_raw
 
+    ensure_synthetic_raw(cfg.data)  # synthetic source only, and only when the raw folder is missing
     prepared = Path(prepare_dataset(cfg.data))
     batch, seed, balance = int(cfg.data.batch_size), int(cfg.trainer.seed), str(cfg.data.balance)
     return {

@@ -33,6 +33,7 @@ def smoke_overrides(raw: Path, prepared: Path, root: Path, *extra: str) -> list[
         f"trainer.epochs={EPOCHS}",
         f"tracking.tracking_uri=sqlite:///{root / 'mlflow.db'}",
         f"tracking.artifact_location={root / 'artifacts'}",
+        "eval.enabled=false",  # the clinical evaluation has its own end-to-end test (tests/clinical)
         *extra,
     ]
 
