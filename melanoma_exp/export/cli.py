@@ -10,6 +10,11 @@ from melanoma_exp.export.registry import DEFAULT_MODEL_NAME, DEFAULT_PROMOTE_MET
 
 def default_tracking_uri() -> str:
     """`$MLFLOW_TRACKING_URI`, else the project's `tracking.tracking_uri` (absolute, under outputs/)."""
+    import os
+
+    # The variable wins without composing the project config (which needs conf/ under the root).
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
     from melanoma_exp.tracking.tracker import project_store
 
     return project_store()[0]
