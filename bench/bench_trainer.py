@@ -22,7 +22,7 @@ TARGET = 1.05
 
 def _overrides(raw: Path, root: Path, size: int, epochs: int) -> list[str]:
     return [
-        "+experiment=demo", "tracking=none", f"data.raw_dir={raw}", f"data.prepared_root={root / 'prepared'}",
+        "+experiment=demo", "tracking=none", "eval.enabled=false", f"data.raw_dir={raw}", f"data.prepared_root={root / 'prepared'}",
         f"data.image_size={size}", f"paths.output_dir={root / 'out'}", f"trainer.run_dir={root / 'run'}",
         f"trainer.epochs={epochs}", "trainer.early_stopping.enabled=false", "trainer.reduce_lr.enabled=false",
         "trainer.gradcam.enabled=false", "trainer.verbose=0",
@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> str:
     med_plain, med_trainer = statistics.median(plain[1:]), statistics.median(trainer[1:])
     med_ckpt = statistics.median(ckpt_times[1:])
     ratio = med_trainer / med_plain
+    fit_ratio = statistics.median(fit_times[1:]) / med_plain
     verdict = "meets" if ratio <= TARGET else "misses"
     lines = [
         "## trainer",
@@ -105,8 +106,11 @@ def main(argv: list[str] | None = None) -> str:
         f"| `train(cfg)` (run.py): fit + validation | {statistics.median(fit_times[1:]):.2f} |",
         f"| `train(cfg)`: + checkpoints and state | {med_trainer:.2f} (checkpoints {med_ckpt:.2f}) |",
         "",
-        f"Ratio trainer / plain: **{ratio:.3f}** ({verdict} the <= {TARGET} target). Per-epoch checkpoints "
-        "(last.keras, best.keras on improvement, state.json) are what make a killed run resumable.",
+        f"Ratio trainer / plain, training loop only: **{fit_ratio:.3f}**; with checkpoints: **{ratio:.3f}** "
+        f"({verdict} the <= {TARGET} target). The checkpoint cost is a fixed ~{med_ckpt:.1f} s per epoch "
+        "(saving last.keras with optimizer state, copying it to best.keras on improvement, state.json): "
+        "large next to a 2-s toy epoch, under 1 % of a real 2-min epoch. It is what makes a killed run "
+        "resumable.",
         "",
     ]
     section = "\n".join(lines)

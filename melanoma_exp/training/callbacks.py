@@ -53,11 +53,11 @@ class EpochRecorder(keras.callbacks.Callback):
         metrics["train/epoch_seconds"] = time.perf_counter() - self._started  # fit + validation
         self.state.history.append({"epoch": epoch, **metrics})
         value = metrics.get(self.monitor, math.nan)
-        if improved(value, self.state.best, self.mode):
-            self.state.best, self.state.best_epoch = value, epoch
-            self.checkpoints.save_model(self.model, self.checkpoints.best)
         self.state.epoch, self.state.phase = epoch + 1, self.phase
         self.checkpoints.save_model(self.model, self.checkpoints.last)
+        if improved(value, self.state.best, self.mode):
+            self.state.best, self.state.best_epoch = value, epoch
+            self.checkpoints.copy_last_to_best()  # a file copy: half the cost of a second save
         metrics["train/checkpoint_seconds"] = time.perf_counter() - self._started - metrics["train/epoch_seconds"]
         self.state.history[-1]["train/checkpoint_seconds"] = metrics["train/checkpoint_seconds"]
         self.checkpoints.save_state(self.state)

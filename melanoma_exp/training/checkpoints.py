@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,13 @@ class Checkpoints:
         tmp = path.with_name(path.stem + ".tmp.keras")
         model.save(tmp)
         os.replace(tmp, path)
+
+
+    def copy_last_to_best(self) -> None:
+        """`best.keras` := `last.keras` (atomically)."""
+        tmp = self.best.with_name(self.best.stem + ".tmp.keras")
+        shutil.copyfile(self.last, tmp)
+        os.replace(tmp, self.best)
 
 
 def copy_weights_by_path(source, target) -> None:
