@@ -116,6 +116,16 @@ def metrics_at(run_dir, prepared_dir, threshold: float) -> dict:
 # The demo, in order. Later steps (export, ...) append themselves here.
 DEMO_STEPS: list[Callable[[dict], dict]] = [step_data, step_train, step_summary]
 
+
+def _append_export_step() -> None:
+    """Register the demo run (champion when best) and export outputs/bundle, so `make serve` works."""
+    from melanoma_exp.export.demo_step import step_export
+
+    DEMO_STEPS.append(step_export)
+
+
+_append_export_step()
+
 # What `make demo` runs: the demo recipe (experiments/demo.yaml) plus any command-line overrides.
 DEMO_OVERRIDES = ["+experiment=demo"]
 
