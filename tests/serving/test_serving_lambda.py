@@ -3,109 +3,15 @@ driven by a fake Lambda Runtime API on 127.0.0.1 with API Gateway REST (v1) and 
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
 import sys
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from serving_helpers import ROOT, encode, lesion_image
+from serving_helpers import ROOT, FakeRuntimeAPI, encode, http_v2_event, lesion_image, rest_v1_event
 
 API_KEY = "lambda-test-key"
-PREFIX = "/2018-06-01/runtime"
-
-
-class FakeRuntimeAPI:
-    """Serves queued events on `GET /invocation/next`, collects `/response` and `/error` posts."""
-
-    def __init__(self, events: list[dict]):
-        self.pending = list(enumerate(events))
-        self.responses: dict[str, dict] = {}
-        self.errors: list[dict] = []
-        self.done = threading.Event()
-        self.stop = threading.Event()
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):  # keep test output quiet
-                pass
-
-            def _reply(self, status: int, body: bytes = b"{}", headers: dict | None = None):
-                self.send_response(status)
-                for key, value in {"Content-Type": "application/json", **(headers or {})}.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self):
-                if self.path != f"{PREFIX}/invocation/next":
-                    return self._reply(404)
-                if not api.pending:
-                    api.done.set()
-                    api.stop.wait(60)  # the runtime long-polls; the test kills it meanwhile
-                    self.close_connection = True
-                    return None
-                index, event = api.pending.pop(0)
-                self._reply(200, json.dumps(event).encode(), {
-                    "Lambda-Runtime-Aws-Request-Id": f"req-{index}",
-                    "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 60_000),
-                    "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:eu-west-1:123456789012:function:melanoma",
-                    "Lambda-Runtime-Trace-Id": "Root=1-00000000-000000000000000000000000;Sampled=0",
-                })
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.path.endswith("/response"):
-                    api.responses[self.path.split("/")[-2]] = json.loads(body)
-                else:  # invocation error or init error
-                    api.errors.append({"path": self.path, "body": body.decode(errors="replace")})
-                self._reply(202)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.stop.set()
-        self.server.shutdown()
-
-
-def rest_v1_event(method: str, path: str, body: bytes | None, headers: dict) -> dict:
-    """An API Gateway REST API (v1) Lambda-proxy event, binary body base64-encoded."""
-    return {
-        "resource": "/{proxy+}", "path": path, "httpMethod": method,
-        "headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None, "multiValueQueryStringParameters": None,
-        "pathParameters": {"proxy": path.lstrip("/")}, "stageVariables": None,
-        "requestContext": {"resourcePath": "/{proxy+}", "httpMethod": method, "path": f"/prod{path}",
-                           "stage": "prod", "requestId": "r1", "accountId": "123456789012", "apiId": "abc",
-                           "protocol": "HTTP/1.1", "identity": {"sourceIp": "203.0.113.9"},
-                           "requestTimeEpoch": 0},
-        "body": base64.b64encode(body).decode() if body is not None else None,
-        "isBase64Encoded": body is not None,
-    }
-
-
-def http_v2_event(method: str, path: str, body: bytes | None, headers: dict) -> dict:
-    """An API Gateway HTTP API (v2 payload) event, binary body base64-encoded."""
-    return {
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {"accountId": "123456789012", "apiId": "abc", "domainName": "abc.example.com",
-                           "domainPrefix": "abc", "requestId": "r2", "routeKey": "$default",
-                           "stage": "$default", "time": "25/Nov/2026:21:00:00 +0000", "timeEpoch": 0,
-                           "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-                                    "sourceIp": "203.0.113.9", "userAgent": "test"}},
-        "body": base64.b64encode(body).decode() if body is not None else None,
-        "isBase64Encoded": body is not None,
-    }
 
 
 @pytest.fixture(scope="module")
