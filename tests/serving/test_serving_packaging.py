@@ -50,5 +50,7 @@ def test_dockerfile_handler_and_files_exist():
     assert 'CMD ["serving.lambda_handler.handler"]' in dockerfile
     assert "COPY serving/requirements.txt" in dockerfile
     ignore = (SERVING / "Dockerfile.dockerignore").read_text()
-    for name in ("model.json", "model.tflite", "model_int8.tflite"):
-        assert f"outputs/bundle/{name}" in dockerfile and f"!outputs/bundle/{name}" in ignore
+    assert "COPY outputs/bundle/ " in dockerfile
+    for name in ("model.json", "model.tflite", "model_int8.tflite", "ood.tflite", "MODEL_CARD.md"):
+        assert f"!outputs/bundle/{name}" in ignore
+    assert "model.keras" not in ignore  # the 50 MB reference model stays out of the image
