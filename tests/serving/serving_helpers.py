@@ -200,3 +200,20 @@ def http_v2_event(method: str, path: str, body: bytes | None, headers: dict) -> 
         "body": base64.b64encode(body).decode() if body is not None else None,
         "isBase64Encoded": body is not None,
     }
+
+
+def run_lambda_runtime(python: str, events: list[dict], cwd: Path, env: dict, timeout: float = 90):
+    """Run AWS's runtime client (`python -m awslambdaric serving.lambda_handler.handler`) against a
+    fake Runtime API serving `events`; return (responses by request id, errors, runtime output)."""
+    api = FakeRuntimeAPI(events)
+    proc = subprocess.Popen([python, "-m", "awslambdaric", "serving.lambda_handler.handler"], cwd=cwd,
+                            env={**env, "AWS_LAMBDA_RUNTIME_API": api.address},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        finished = api.done.wait(timeout)
+    finally:
+        proc.kill()
+        output = proc.communicate(timeout=10)[0].decode(errors="replace")
+        api.close()
+    assert finished, f"runtime did not drain the events; output:\n{output[-3000:]}"
+    return api.responses, api.errors, output

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 
 import pytest
-from serving_helpers import ROOT, FakeRuntimeAPI, encode, http_v2_event, lesion_image, rest_v1_event
+from serving_helpers import ROOT, encode, http_v2_event, lesion_image, rest_v1_event, run_lambda_runtime
 
 API_KEY = "lambda-test-key"
 
@@ -28,20 +27,11 @@ def lambda_results(tiny_bundle):
             make("GET", "/health", None, {}),
             make("GET", "/", None, {}),
         ]
-    api = FakeRuntimeAPI(events)
-    env = {**os.environ, "AWS_LAMBDA_RUNTIME_API": api.address, "MELANOMA_BUNDLE": str(tiny_bundle),
-           "MELANOMA_API_KEY": API_KEY, "PYTHONPATH": str(ROOT), "LAMBDA_TASK_ROOT": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "awslambdaric", "serving.lambda_handler.handler"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        finished = api.done.wait(90)
-    finally:
-        proc.kill()
-        output = proc.communicate(timeout=10)[0].decode(errors="replace")
-        api.close()
-    assert finished, f"runtime did not drain the events; output:\n{output[-3000:]}"
-    assert not api.errors, api.errors
-    return api.responses
+    env = {**os.environ, "MELANOMA_BUNDLE": str(tiny_bundle), "MELANOMA_API_KEY": API_KEY,
+           "PYTHONPATH": str(ROOT), "LAMBDA_TASK_ROOT": str(ROOT)}
+    responses, errors, _ = run_lambda_runtime(sys.executable, events, ROOT, env)
+    assert not errors, errors
+    return responses
 
 
 @pytest.mark.parametrize("offset,kind", [(0, "rest-v1"), (5, "http-v2")])
