@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
 from PIL import Image
 
 from melanoma_exp.export.registry import champion_version, register_run
+
+# The installed console script of this environment (`make test` does not put .venv/bin on PATH).
+MELANOMA = str(Path(sys.executable).with_name("melanoma"))
 
 
 def _free_port() -> int:
@@ -31,7 +35,7 @@ def test_serve_exports_the_champion_then_answers(mlflow_store, tmp_path):
     register_run(runs[1], "serve-test", tracking_uri=uri)
     assert champion_version("serve-test", tracking_uri=uri) == "1"
     port = _free_port()
-    proc = subprocess.Popen([shutil.which("melanoma"), "serve", "--model-name", "serve-test", "--port", str(port)],
+    proc = subprocess.Popen([MELANOMA, "serve", "--model-name", "serve-test", "--port", str(port)],
                             env=_env(tmp_path, uri), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline, base = time.monotonic() + 180, f"http://127.0.0.1:{port}"
@@ -55,7 +59,7 @@ def test_serve_exports_the_champion_then_answers(mlflow_store, tmp_path):
 
 def test_serve_without_champion_explains_what_to_do(mlflow_store, tmp_path):
     uri, _ = mlflow_store
-    proc = subprocess.run([shutil.which("melanoma"), "serve", "--model-name", "never-registered"],
+    proc = subprocess.run([MELANOMA, "serve", "--model-name", "never-registered"],
                           env=_env(tmp_path, uri), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "no champion model 'never-registered'" in proc.stderr and "make demo" in proc.stderr
