@@ -52,26 +52,18 @@ def head_layers(head_cfg: Any) -> list:
     layers = [keras.layers.GlobalAveragePooling2D(name="head_pool")]
     if head_cfg.batch_norm:
         layers.append(keras.layers.BatchNormalization(name="head_bn"))
-    layers.append(
-        keras.layers.Dense(
-            int(head_cfg.units),
-            activation=head_cfg.activation,
-            kernel_regularizer=make_regularizer(reg, strength),
-            name="head_dense1",
-        )
-    )
-    if float(head_cfg.dropout1) > 0:
-        layers.append(keras.layers.Dropout(float(head_cfg.dropout1), name="head_dropout1"))
+
+    def dense_block(units, dropout, index: int) -> list:
+        """Dense(units) then, when dropout > 0, Dropout right after it (names fixed: saved models)."""
+        block = [keras.layers.Dense(int(units), activation=head_cfg.activation,
+                                    kernel_regularizer=make_regularizer(reg, strength),
+                                    name=f"head_dense{index}")]
+        if float(dropout) > 0:
+            block.append(keras.layers.Dropout(float(dropout), name=f"head_dropout{index}"))
+        return block
+
+    layers += dense_block(head_cfg.units, head_cfg.dropout1, 1)
     if head_cfg.second_dense:
-        layers.append(
-            keras.layers.Dense(
-                int(head_cfg.units2),
-                activation=head_cfg.activation,
-                kernel_regularizer=make_regularizer(reg, strength),
-                name="head_dense2",
-            )
-        )
-        if float(head_cfg.dropout2) > 0:
-            layers.append(keras.layers.Dropout(float(head_cfg.dropout2), name="head_dropout2"))
+        layers += dense_block(head_cfg.units2, head_cfg.dropout2, 2)
     layers.append(keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="prediction"))
     return layers
