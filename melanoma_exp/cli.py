@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "melanoma_exp.serve_cli",  # melanoma serve
     "melanoma_exp.ui",  # melanoma ui
     "melanoma_exp.clinical.ensemble_cli",  # melanoma ensemble
+    "melanoma_exp.clinical.robustness_cli",  # melanoma compare-robustness
 ]
 
 
