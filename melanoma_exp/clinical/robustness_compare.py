@@ -252,7 +252,7 @@ def card_lines(summary: dict | None) -> list[str]:
     lines = ["## Capture augmentation preset: measured effect", "",
              f"This model trained {'with the capture preset on ' + format(share, '.0%') + ' of images' if share else 'without the capture preset'}"
              f". Models trained with and without it were scored on the same {summary['n_images']} test images "
-             "(means over seeds):", "",
+             "(per setting, the mean over its runs):", "",
              "| capture preset | runs | " + " | ".join(h for _, h in COLUMNS) + " |",
              "|" + "---|" * (len(COLUMNS) + 2)]
     for g in summary["groups"]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from melanoma_exp.clinical.bundle import model_card_lines
+from melanoma_exp.clinical.robustness_compare import card_lines as comparison_card_lines
 
 # Metrics shown in the card, in this order; sensitivity first because a missed melanoma costs most.
 CARD_METRICS = [
@@ -79,6 +80,7 @@ def render_model_card(spec: dict[str, Any]) -> str:
         "A missed melanoma costs more than a false alarm, so sensitivity is the first number to read.",
         "",
         *model_card_lines(spec.get("clinical")),
+        *comparison_card_lines(spec.get("robustness_comparison")),
         "## Limitations",
         *[f"- {item}" for item in spec["limitations"]],
         "",

@@ -206,6 +206,10 @@ def export_model(ref: str, out_dir: str | Path, *, tracking_uri: str | None = No
     from melanoma_exp.clinical.bundle import add_ood_from_run
 
     add_ood_from_run(out, model, resolved.run_id, report, tracking_uri=tracking_uri)
+    # Issue 7: `melanoma compare-robustness` results (capture preset vs none) in model.json and the card.
+    from melanoma_exp.clinical.robustness_cli import add_comparison_from_run
+
+    add_comparison_from_run(out, resolved.run_id, tracking_uri=tracking_uri)
     if log_to_run:
         _client(tracking_uri).log_artifacts(resolved.run_id, str(out), artifact_path="bundle")
     return out
