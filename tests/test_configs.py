@@ -88,11 +88,38 @@ def test_thesis_recipes_resolve_to_table_4_9(name):
         ("model.name=densnet201", "model.name"),
         ("trainer.distribute=tpu", "trainer.distribute"),
         ("optimizer.learning_rate=-1", "optimizer.learning_rate"),
+        # eval.* is used only after training: checked up front all the same
+        ("eval.target_sensitivity=1.5", "eval.target_sensitivity"),
+        ("eval.target_sensitivity=0", "eval.target_sensitivity"),
+        ("eval.threshold_method=max_accuracy", "eval.threshold_method"),
+        ("eval.bootstrap=0", "eval.bootstrap"),
+        ("eval.bootstrap=99.5", "eval.bootstrap"),
+        ("eval.confidence=1.0", "eval.confidence"),
+        ("eval.subgroup_margin=-0.1", "eval.subgroup_margin"),
+        ("eval.subgroup_min_malignant=-1", "eval.subgroup_min_malignant"),
+        ("eval.robustness.max_images=0", "eval.robustness.max_images"),
+        ("eval.calibration.min_temperature=0", "eval.calibration.min_temperature"),
+        ("eval.calibration.max_temperature=0.4", "eval.calibration.max_temperature"),
+        ("eval.ood.max_lesion_rejection=1", "eval.ood.max_lesion_rejection"),
+        ("eval.ood.n_components=0", "eval.ood.n_components"),
     ],
 )
 def test_invalid_values_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         validate_config(compose([override]))
+
+
+def test_eval_keys_of_unused_parts_are_not_checked():
+    # youden ignores the target; disabled parts may hold anything (as the docs' "off switch" promises)
+    validate_config(compose(["eval.threshold_method=youden", "eval.target_sensitivity=2"]))
+    validate_config(compose(["eval.enabled=false", "eval.bootstrap=0"]))
+    validate_config(compose(["eval.robustness.enabled=false", "eval.robustness.max_images=0"]))
+    with pytest.raises(ConfigError, match=r"eval\.beta"):
+        validate_config(compose(["eval.threshold_method=f_beta", "eval.beta=0"]))
+    with pytest.raises(ConfigError, match=r"eval\.tta_transforms"):
+        validate_config(compose(["eval.tta=true", "eval.tta_transforms=[]"]))
+    with pytest.raises(ConfigError, match=r"eval\.tta_transforms.*unknown: shear"):
+        validate_config(compose(["eval.tta=true", "eval.tta_transforms=[hflip,shear]"]))
 
 
 def test_unknown_model_lists_the_known_ones():
@@ -106,16 +133,18 @@ def test_invalid_value_fails_before_tensorflow_is_imported():
         "from melanoma_exp.config import compose\n"
         "from melanoma_exp.training import train\n"
         "from melanoma_exp.training.validate import ConfigError\n"
-        "try:\n"
-        "    train(compose(['unfreeze.fraction=1.5', 'tracking=none']))\n"
-        "except ConfigError as exc:\n"
-        "    print('ERROR', exc)\n"
-        "print('TF', 'tensorflow' in sys.modules)\n"
+        "for bad in ('unfreeze.fraction=1.5', 'eval.target_sensitivity=1.5'):\n"
+        "    try:\n"
+        "        train(compose([bad, 'tracking=none']))\n"
+        "    except ConfigError as exc:\n"
+        "        print('ERROR', exc)\n"
+        "print('TF', 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
     )
     result = _run("-c", code)
     assert result.returncode == 0, result.stderr
     assert "ERROR unfreeze.fraction=1.5" in result.stdout
-    assert "TF False" in result.stdout
+    assert "ERROR eval.target_sensitivity=1.5" in result.stdout
+    assert "TF False False" in result.stdout
 
 
 def test_run_py_prints_the_composed_config():

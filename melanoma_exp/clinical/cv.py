@@ -77,7 +77,9 @@ def cross_validate(cfg: DictConfig) -> float:
     from melanoma_exp.training import train
     from melanoma_exp.training.checkpoints import Checkpoints
     from melanoma_exp.training.runtime import resolve_run_dir
+    from melanoma_exp.training.validate import validate_config
 
+    validate_config(cfg)  # every fold's settings, before the data work and TensorFlow
     folds, seed = int(cfg.cv.folds), int(cfg.cv.get("seed", 0))
     if folds < 2:  # before any data work: a typo should fail in seconds
         raise ValueError(f"cv.folds must be >= 2, got {folds}")

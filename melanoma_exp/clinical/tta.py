@@ -11,9 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-import keras
 import numpy as np
-from keras import ops
 
 TRANSFORMS = ("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose", "antitranspose")
 DEFAULT_TRANSFORMS = ("identity", "hflip", "vflip", "rot90")
@@ -49,45 +47,50 @@ def tta_predict(predict: Callable[[np.ndarray], np.ndarray], images, transforms=
     return np.mean(views, axis=0)
 
 
-@keras.saving.register_keras_serializable(package="melanoma_exp")
-class ImageTransform(keras.layers.Layer):
-    """One dihedral transform of a (N, H, W, C) batch as a serialisable Keras layer."""
+def transform_tensor(x, name: str):
+    """One dihedral transform of a (N, H, W, C) tensor with Keras ops (symbolic or eager).
 
-    def __init__(self, transform: str = "identity", **kwargs):
-        super().__init__(**kwargs)
-        self.transform = _check([transform])[0]
+    Only transpose and reverse with static axes (as numpy.rot90 does): they keep the static shape,
+    which the LiteRT converter needs to lower the convolutions that follow. Called on a symbolic
+    input they become plain operation nodes of a functional model, so a saved TTA model loads with
+    Keras alone (no custom layer to import).
+    """
+    from keras import ops
 
-    def call(self, x):
-        # Only transpose and reverse with static axes (as numpy.rot90 does): they keep the static
-        # shape, which the LiteRT converter needs to lower the convolutions that follow.
-        def swap(t):
-            return ops.transpose(t, (0, 2, 1, 3))
+    def swap(t):
+        return ops.transpose(t, (0, 2, 1, 3))
 
-        return {
-            "identity": lambda: x,
-            "hflip": lambda: ops.flip(x, axis=2),
-            "vflip": lambda: ops.flip(x, axis=1),
-            "rot90": lambda: swap(ops.flip(x, axis=2)),
-            "rot180": lambda: ops.flip(ops.flip(x, axis=1), axis=2),
-            "rot270": lambda: ops.flip(swap(x), axis=2),
-            "transpose": lambda: swap(x),
-            "antitranspose": lambda: ops.flip(ops.flip(swap(x), axis=1), axis=2),
-        }[self.transform]()
+    return {
+        "identity": lambda: x,
+        "hflip": lambda: ops.flip(x, axis=2),
+        "vflip": lambda: ops.flip(x, axis=1),
+        "rot90": lambda: swap(ops.flip(x, axis=2)),
+        "rot180": lambda: ops.flip(ops.flip(x, axis=1), axis=2),
+        "rot270": lambda: ops.flip(swap(x), axis=2),
+        "transpose": lambda: swap(x),
+        "antitranspose": lambda: ops.flip(ops.flip(swap(x), axis=1), axis=2),
+    }[name]()
 
-    def compute_output_shape(self, input_shape):
-        if self.transform in ("identity", "hflip", "vflip", "rot180"):
-            return input_shape
-        return (input_shape[0], input_shape[2], input_shape[1], input_shape[3])
 
-    def get_config(self):
-        return {**super().get_config(), "transform": self.transform}
+SWAPPING = ("rot90", "rot270", "transpose", "antitranspose")  # swap height and width
 
 
 def tta_model(model, transforms=DEFAULT_TRANSFORMS, name: str | None = None):
-    """Wrap a classifier so it returns the mean over the transformed views (same input/output)."""
+    """Wrap a classifier so it returns the mean over the transformed views (same input/output).
+
+    Raises:
+        ValueError: an unknown transform, or a rotation/transpose of a non-square input.
+    """
+    import keras
+
     transforms = _check(transforms)
-    inputs = keras.Input(shape=tuple(model.inputs[0].shape[1:]), name="image")
-    outs = [model(ImageTransform(t, name=f"tta_{t}")(inputs)) for t in transforms]
+    shape = tuple(model.inputs[0].shape[1:])
+    swapping = [t for t in transforms if t in SWAPPING]
+    if swapping and shape[0] != shape[1]:
+        raise ValueError(f"TTA transform(s) {swapping} need a square model input; {model.name!r} takes "
+                         f"{shape[0]}x{shape[1]}")
+    inputs = keras.Input(shape=shape, name="image")
+    outs = [model(transform_tensor(inputs, t)) for t in transforms]
     out = outs[0] if len(outs) == 1 else keras.layers.Average(name="tta_mean")(outs)
     return keras.Model(inputs, out, name=name or f"{model.name}_tta")
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from melanoma_exp.clinical.operating_point import METHODS as THRESHOLD_METHODS
+from melanoma_exp.clinical.tta import TRANSFORMS as TTA_TRANSFORMS
 from melanoma_exp.models.head import REGULARIZERS
 from melanoma_exp.models.registry import UnknownModelError, get_backbone
 
@@ -61,6 +63,8 @@ def validate_config(cfg: DictConfig) -> None:
     _validate_unfreeze(cfg)
     _validate_trainer(cfg)
     _choice(cfg, "tracking.backend", ("mlflow", "none"))
+    if cfg.get("eval") is not None:
+        _validate_eval(cfg)
 
 
 def _validate_data(cfg):
@@ -110,3 +114,48 @@ def _validate_trainer(cfg):
     steps = _get(cfg, "trainer.steps_per_epoch")
     if steps is not None:
         _number(cfg, "trainer.steps_per_epoch", low=1, integer=True)
+
+
+def _flag(cfg, key):
+    return _choice(cfg, key, (True, False))
+
+
+def _validate_eval(cfg):
+    """The clinical evaluation runs after training: a bad value here would cost a whole run."""
+    if not _flag(cfg, "eval.enabled"):
+        return
+    method = _choice(cfg, "eval.threshold_method", THRESHOLD_METHODS)
+    if method == "target_sensitivity":
+        _number(cfg, "eval.target_sensitivity", low=0, high=1, low_open=True)
+    if method == "f_beta":
+        _number(cfg, "eval.beta", low=0, low_open=True)
+    _number(cfg, "eval.bootstrap", low=1, integer=True)
+    _number(cfg, "eval.confidence", low=0, high=1, low_open=True, high_open=True)
+    _number(cfg, "eval.seed", low=0, integer=True)
+    if _flag(cfg, "eval.calibration.enabled"):
+        _number(cfg, "eval.calibration.bins", low=1, integer=True)
+        low = _number(cfg, "eval.calibration.min_temperature", low=0, low_open=True)
+        high = _number(cfg, "eval.calibration.max_temperature", low=0, low_open=True)
+        if high <= low:
+            raise ConfigError(f"eval.calibration.max_temperature={high!r}: must be > "
+                              f"eval.calibration.min_temperature={low!r}")
+    _number(cfg, "eval.subgroup_margin", low=0, high=1)
+    _number(cfg, "eval.subgroup_min_malignant", low=0, integer=True)
+    _flag(cfg, "eval.checks_in_sweep")
+    if _flag(cfg, "eval.robustness.enabled"):
+        _number(cfg, "eval.robustness.max_images", low=1, integer=True)
+    if _flag(cfg, "eval.ood.enabled"):
+        layer = _get(cfg, "eval.ood.layer")
+        if not isinstance(layer, str) or not layer:
+            raise ConfigError(f"eval.ood.layer={layer!r}: expected a layer name (default: backbone)")
+        _number(cfg, "eval.ood.n_components", low=1, integer=True)
+        _number(cfg, "eval.ood.max_lesion_rejection", low=0, high=1, high_open=True)
+        _number(cfg, "eval.ood.n_non_lesion", low=2, integer=True)  # half fit the threshold, half check it
+        _number(cfg, "eval.ood.max_train", low=1, integer=True)
+    if _flag(cfg, "eval.tta"):
+        transforms = _get(cfg, "eval.tta_transforms")
+        names = list(transforms) if OmegaConf.is_list(transforms) or isinstance(transforms, list | tuple) else None
+        unknown = [t for t in names or [] if t not in TTA_TRANSFORMS]
+        if not names or unknown:
+            raise ConfigError(f"eval.tta_transforms={transforms!r}: expected a non-empty list of "
+                              f"{', '.join(TTA_TRANSFORMS)}" + (f"; unknown: {', '.join(map(str, unknown))}" if unknown else ""))

@@ -46,6 +46,18 @@ def test_run_py_dispatches_cv_and_rejects_one_fold():
     assert out.returncode != 0 and "cv.folds must be >= 2, got 1" in out.stderr + out.stdout
 
 
+def test_cv_checks_every_setting_before_any_data_work(tmp_path):
+    from melanoma_exp.clinical.cv import cross_validate
+    from melanoma_exp.config import compose
+    from melanoma_exp.training.validate import ConfigError
+
+    cfg = compose(["+cv=kfold", "cv.folds=2", "tracking=none", "eval.target_sensitivity=1.5",
+                   f"paths.data_dir={tmp_path}/data", f"paths.output_dir={tmp_path}/outputs"])
+    with pytest.raises(ConfigError, match=r"eval\.target_sensitivity=1\.5"):
+        cross_validate(cfg)
+    assert not any(tmp_path.iterdir())  # nothing generated, prepared or trained
+
+
 @pytest.mark.slow
 def test_two_fold_cv_nests_runs_and_reports_mean_and_std(synthetic_raw, prepared_small, tmp_path, monkeypatch):
     import mlflow
