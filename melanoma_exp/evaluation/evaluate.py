@@ -81,7 +81,7 @@ def evaluate_run(model, cfg: Any, prepared_dir: Path, run_dir: Path, tracker, st
         extra={"epochs_trained": state.epoch, "unfreeze_epoch": state.boundary_epoch,
                "run_dir": str(run_dir), **({"clinical": clinical} if clinical else {})},
     )
-    explain = _gradcam(model, cfg, dataset, ids, y_test, prob, out)
+    explain = _gradcam(model, cfg, dataset, ids, y_test, prob, out, threshold)
     report["explain"] = explain
     if explain.get("marker_attention") is not None:
         tracker.log_metrics({"explain/marker_attention": explain["marker_attention"]})
@@ -102,8 +102,13 @@ def evaluate_run(model, cfg: Any, prepared_dir: Path, run_dir: Path, tracker, st
     return report
 
 
-def _gradcam(model, cfg, dataset, ids, y_test, prob, out: Path) -> dict:
-    """Grad-CAM grid of test images and, when synthetic masks exist, marker attention."""
+def _gradcam(model, cfg, dataset, ids, y_test, prob, out: Path, threshold: float) -> dict:
+    """Grad-CAM grid of test images and, when synthetic masks exist, marker attention.
+
+    ``threshold`` is the run's decision threshold (the operating point chosen on validation when
+    the clinical evaluation ran, as in report.json/model.json): it splits the grid into right and
+    wrong verdicts, so the grid shows the mistakes the served model makes.
+    """
     gradcam_cfg = cfg.trainer.get("gradcam") or {}
     if not gradcam_cfg.get("enabled", True) or len(ids) == 0:
         return {}
@@ -115,14 +120,15 @@ def _gradcam(model, cfg, dataset, ids, y_test, prob, out: Path) -> dict:
         save_gradcam_grid,
     )
 
-    threshold, size = float(cfg.trainer.threshold), int(cfg.data.image_size)
+    size = int(cfg.data.image_size)
     folder = out / "gradcam"
     folder.mkdir(exist_ok=True)
     grid = pick_grid(y_test, prob, threshold, int(gradcam_cfg.get("n_images", 8)))
     images = collect_images(dataset, grid)
     heat = gradcam_heatmaps(model, images, cfg.model.name)
     save_gradcam_grid(images, heat, y_test[grid], prob[grid], folder / "gradcam_grid.png", threshold)
-    result: dict = {"gradcam_layer": _layer(cfg.model.name), "gradcam_images": [ids[i] for i in grid]}
+    result: dict = {"gradcam_layer": _layer(cfg.model.name), "gradcam_images": [ids[i] for i in grid],
+                    "gradcam_threshold": float(threshold)}
     masks = load_masks(Path(str(cfg.data.raw_dir)), ids, size)
     if masks is not None:
         marked = [i for i in range(len(ids)) if masks[i].any()][: int(gradcam_cfg.get("max_marker_images", 64))]

@@ -140,6 +140,7 @@ def test_marker_attention_is_logged_when_masks_exist(smoke_run, mlflow_run):
     report = json.loads((smoke_run.run_dir / "evaluation" / "report.json").read_text())
     explain = report["explain"]
     assert explain["gradcam_layer"] == "top_activation" and len(explain["gradcam_images"]) == 4
+    assert explain["gradcam_threshold"] == report["threshold"]  # the grid's right/wrong = the served verdict
     if explain.get("marker_images"):
         _, run = mlflow_run
         assert 0.0 <= run.data.metrics["explain/marker_attention"] <= 1.0
