@@ -75,8 +75,11 @@ def build_tiny_model(size: int):
 
 
 def make_tiny_bundle(out_dir: str | os.PathLike, size: int = 64, *, n: int = 48, epochs: int = 3,
-                     seed: int = 0, version: str = "0") -> Path:
-    """Train the tiny CNN briefly on synthetic images and export a real bundle to ``out_dir``."""
+                     seed: int = 0, version: str = "0", ood: bool = False) -> Path:
+    """Train the tiny CNN briefly on synthetic images and export a real bundle to ``out_dir``.
+
+    With ``ood`` the bundle also carries the not-a-lesion check (``ood.tflite`` + model.json ``ood``).
+    """
     import keras
 
     from melanoma_exp.export.bundle import export_bundle
@@ -96,7 +99,31 @@ def make_tiny_bundle(out_dir: str | os.PathLike, size: int = 64, *, n: int = 48,
         # Tests and demos use small photos: only the resolution floor is relaxed.
         "quality_gate": {"min_side_px": size},
     }
-    return export_bundle(model, out_dir, meta=meta)
+    out = export_bundle(model, out_dir, meta=meta)
+    if ood:
+        add_tiny_ood(out, model, images, labels, seed=seed)
+    return out
+
+
+def add_tiny_ood(bundle_dir: Path, model, images: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> dict:
+    """Fit the not-a-lesion detector on the tiny CNN's pooled features and add it to the bundle.
+
+    Training lesions fit the detector; fresh synthetic lesions and synthetic non-lesion images (the
+    clinical evaluation's stand-ins) fit the threshold, as the clinical hook does for real runs.
+    """
+    import keras
+
+    from melanoma_exp.clinical.bundle import add_ood_to_bundle
+    from melanoma_exp.clinical.nonlesion import non_lesion_images
+    from melanoma_exp.clinical.ood import MahalanobisOOD, feature_extractor
+
+    pooled = next(layer.name for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D))
+    embed = feature_extractor(model, pooled).predict
+    held_out, _ = synthetic_arrays(len(images), images.shape[1], seed + 1)
+    non_lesion, _ = non_lesion_images(len(images), images.shape[1], seed=seed)
+    detector = MahalanobisOOD(n_components=8).fit(embed(images.astype("float32"), verbose=0), labels)
+    detector.fit_threshold(embed(held_out.astype("float32"), verbose=0), embed(non_lesion, verbose=0))
+    return add_ood_to_bundle(bundle_dir, model, detector.to_dict(), layer_name=pooled)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,10 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="bundle folder to write")
     parser.add_argument("--size", type=int, default=64, help="input height and width (default 64)")
     parser.add_argument("--version", default="0", help="version string written into model.json")
+    parser.add_argument("--ood", action="store_true", help="add the not-a-lesion check (ood.tflite)")
     args = parser.parse_args(argv)
     if args.size < 16:
         parser.error(f"--size must be at least 16, got {args.size}")
-    out = make_tiny_bundle(args.out, args.size, version=args.version)
+    out = make_tiny_bundle(args.out, args.size, version=args.version, ood=args.ood)
     print(f"tiny bundle written to {out}")
     return 0
 

@@ -62,14 +62,19 @@ dependencies {
     debugImplementation(libs.androidx.compose.ui.tooling)
 }
 
-// Copies the on-device model from an exported bundle (contract 4) into the APK's assets:
+// Copies the on-device model from an exported bundle (contract 4) into the APK's assets, with the
+// not-a-lesion check (ood.tflite) when the bundle has one:
 //   ./gradlew :app:refreshModel -PbundleDir=../outputs/bundle   (relative to mobile/)
+val modelAssets = listOf("model_int8.tflite", "model.json", "ood.tflite")
 tasks.register<Copy>("refreshModel") {
     val bundle = providers.gradleProperty("bundleDir").map { rootProject.file(it) } // relative to mobile/
-    from(bundle) { include("model_int8.tflite", "model.json") }
-    into(layout.projectDirectory.dir("src/main/assets"))
+    val assets = layout.projectDirectory.dir("src/main/assets")
+    from(bundle) { include(modelAssets) }
+    into(assets)
     doFirst {
         val dir = bundle.orNull ?: throw GradleException("pass -PbundleDir=/path/to/bundle (a folder with model.json)")
         if (!dir.resolve("model.json").isFile) throw GradleException("no model.json in $dir")
+        // A previous export's ood.tflite must never pair with this model.json's threshold.
+        modelAssets.forEach { assets.file(it).asFile.delete() }
     }
 }

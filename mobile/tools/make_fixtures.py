@@ -1,10 +1,13 @@
 """Write the preprocessing-parity fixtures for the Kotlin core tests, computed by the serving app.
 
 `python mobile/tools/make_fixtures.py --bundle DIR --out DIR` draws a few deterministic test photos
-(PNG, semi-transparent PNG, JPEG, a large one, a dark one, JPEGs with each EXIF orientation), runs them through the serving app's own
+(PNG, semi-transparent PNG, JPEG, a large one, a dark one, JPEGs with each EXIF orientation, and
+two photos of no lesion at all: a green wall and noise), runs them through the serving app's own
 decoding, resizing and quality gate (`serving.decode`, `serving.quality`) and writes what it got:
-each model input as raw little-endian float32 (`*.f32`, HWC) and the rest in `expected.json`. The
-Kotlin tests decode the same files on the JVM and must reproduce these numbers.
+each model input as raw little-endian float32 (`*.f32`, HWC) and the rest in `expected.json`. When
+the bundle carries the not-a-lesion check (model.json ``ood``), each photo also gets the serving
+app's squared distance (`serving.ood`) and its complete answer (`serving.service`). The Kotlin
+tests decode the same files on the JVM and must reproduce these numbers.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ sys.path.insert(0, str(ROOT))  # serving/ is a top-level package of the checkout
 
 from serving.decode import decode_image, to_model_input  # noqa: E402
 from serving.quality import assess_quality  # noqa: E402
+from serving.service import LesionService  # noqa: E402
+from serving.settings import Settings  # noqa: E402
 
 # Methods the serving app accepts, checked at a non-square size to catch axis mix-ups.
 METHODS = ["bilinear", "bicubic", "nearest", "box", "lanczos"]
@@ -43,6 +48,16 @@ def lesion_rgb(width: int, height: int, seed: int) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def non_lesion_rgb(kind: str, width: int, height: int, seed: int) -> np.ndarray:
+    """Photos of no lesion at all, sharp and well lit: a green wall, or uniform noise (uint8 HWC)."""
+    rng = np.random.default_rng(seed)
+    if kind == "wall":
+        img = np.full((height, width, 3), (40, 160, 70), np.float32) + rng.normal(0, 12, (height, width, 3))
+    else:
+        img = rng.uniform(0, 255, (height, width, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
 def write_photos(out: Path) -> dict[str, Path]:
     """Write the fixture photos; returns name -> path."""
     photos = {}
@@ -57,6 +72,9 @@ def write_photos(out: Path) -> dict[str, Path]:
     Image.fromarray(lesion_rgb(700, 530, 4)).save(photos["large_png"])
     photos["dark_png"] = out / "dark.png"
     Image.fromarray((lesion_rgb(80, 80, 5) // 8).astype(np.uint8)).save(photos["dark_png"])
+    for kind in ("wall", "noise"):
+        photos[f"{kind}_png"] = out / f"{kind}.png"
+        Image.fromarray(non_lesion_rgb(kind, 160, 120, 7)).save(photos[f"{kind}_png"])
     # A landscape JPEG tagged with every EXIF orientation: the server turns each upright first.
     for orientation in range(1, 9):
         exif = Image.Exif()
@@ -75,16 +93,20 @@ def reference(bundle: Path, out: Path) -> dict:
     cases = [(inp["resize_method"], inp["height"], inp["width"], inp.get("resize_aspect", "center_crop"))]
     cases += [(m, *ODD_SIZE, aspect) for m in METHODS for aspect in ("center_crop", "stretch")]
     expected = {"bundle_input": inp, "quality_gate": gate, "photos": {}}
+    # The whole serving answer too, when the bundle has the not-a-lesion check: the phone must
+    # report it exactly as the server does.
+    service = LesionService(Settings(bundle_dir=bundle)) if spec.get("ood") else None
     for name, path in write_photos(out).items():
         decoded = decode_image(path.read_bytes(), min_side=decode_side, max_pixels=120_000_000)
         report = assess_quality(decoded.image, decoded.original_size, gate)
-        tensors = []
+        tensors, inputs = [], []
         # The orientation photos only need the bundle's own case plus one non-square one.
         for method, height, width, aspect in cases if not name.startswith("exif") else cases[:3]:
             x = to_model_input(decoded.image, height=height, width=width, resize_method=method,
                                resize_aspect=aspect)
             file = f"{name}_{method}_{aspect}_{height}x{width}.f32"
             x.astype("<f4").tofile(out / file)
+            inputs.append(x)
             tensors.append({"method": method, "aspect": aspect, "height": height, "width": width, "file": file,
                             "channel_means": [float(x[..., c].mean()) for c in range(3)]})
         expected["photos"][name] = {
@@ -96,6 +118,12 @@ def reference(bundle: Path, out: Path) -> dict:
                         "mean_luma": report.mean_luma, "clipped_fraction": report.clipped_fraction},
             "tensors": tensors,
         }
+        if service is not None:
+            # inputs[0] is the bundle's own input, decoded exactly as the service decodes uploads.
+            answer = service.analyse(path.read_bytes())
+            answer.pop("latency_ms")
+            expected["photos"][name]["ood"] = {"distance_squared": service.ood.distance_squared(inputs[0]),
+                                               "answer": answer}
     return expected
 
 

@@ -1,14 +1,18 @@
 package com.melanomaexp.app
 
 import android.content.Context
+import android.util.Log
 import com.melanomaexp.core.ApiClient
+import com.melanomaexp.core.DistanceModel
 import com.melanomaexp.core.ModelJson
 import com.melanomaexp.core.ModelSpec
 import com.melanomaexp.core.OnDeviceAnalyzer
+import com.melanomaexp.core.ProbabilityModel
 
 /**
  * Builds the core's objects with their Android implementations: settings on SharedPreferences,
- * the bundled model (assets/model.json + assets/model_int8.tflite) on LiteRT, photos on Bitmap.
+ * the bundled model (assets/model.json + assets/model_int8.tflite, and assets/ood.tflite when
+ * model.json has an `ood` entry) on LiteRT, photos on Bitmap.
  */
 class AppContainer(private val context: Context) {
     val settings = SettingsStore(context)
@@ -24,7 +28,21 @@ class AppContainer(private val context: Context) {
                 "into app/src/main/assets (./gradlew :app:refreshModel -PbundleDir=...) and rebuild."
         )
         val decodeSide = maxOf(spec.input.height, spec.input.width, spec.qualityGate.analysisMaxSidePx)
-        OnDeviceAnalyzer(spec, BitmapImageDecoder(decodeSide), LiteRtModel(context, MODEL_TFLITE, spec))
+        val classifier = LiteRtModel(context, MODEL_TFLITE, spec)
+        val notALesion = if (hasNotALesionCheck) LiteRtModel(context, spec.ood!!.file, spec) else null
+        OnDeviceAnalyzer(spec, BitmapImageDecoder(decodeSide), ProbabilityModel { classifier.output(it) },
+            notALesion?.let { model -> DistanceModel { model.output(it) } })
+    }
+
+    /**
+     * Whether on-device analysis runs the not-a-lesion check: model.json asks for it and the build
+     * has its file. Like the server, a build without the file still analyses, without the check.
+     */
+    val hasNotALesionCheck: Boolean by lazy {
+        val file = bundledSpec?.ood?.file ?: return@lazy false
+        (context.assets.list("")?.contains(file) == true).also { present ->
+            if (!present) Log.w(TAG, "model.json names $file but the build lacks it: no not-a-lesion check on this phone")
+        }
     }
 
     /** A client for the endpoint currently in the settings. */
@@ -36,5 +54,6 @@ class AppContainer(private val context: Context) {
     companion object {
         const val MODEL_JSON = "model.json"
         const val MODEL_TFLITE = "model_int8.tflite"
+        private const val TAG = "AppContainer"
     }
 }

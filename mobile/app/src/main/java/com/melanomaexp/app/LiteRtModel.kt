@@ -3,7 +3,6 @@ package com.melanomaexp.app
 import android.content.Context
 import com.melanomaexp.core.ModelInput
 import com.melanomaexp.core.ModelSpec
-import com.melanomaexp.core.ProbabilityModel
 import org.tensorflow.lite.Interpreter
 import java.io.FileInputStream
 import java.nio.ByteBuffer
@@ -12,21 +11,23 @@ import java.nio.MappedByteBuffer
 import java.nio.channels.FileChannel
 
 /**
- * The bundled LiteRT model (dynamic-range int8 weights) behind the core's [ProbabilityModel].
- * Input: float32 NHWC RGB 0-255 as model.json states; output: the malignant probability.
+ * A bundled LiteRT model with one float output, fed the core's [ModelInput] (float32 NHWC RGB 0-255
+ * as model.json states): `model_int8.tflite` answers the malignant probability, `ood.tflite` the
+ * squared distance of the not-a-lesion check. Both take the classifier's input.
  */
-class LiteRtModel(context: Context, assetName: String, spec: ModelSpec, threads: Int = 2) : ProbabilityModel {
+class LiteRtModel(context: Context, assetName: String, spec: ModelSpec, threads: Int = 2) {
     private val interpreter = Interpreter(mapAsset(context, assetName), Interpreter.Options().setNumThreads(threads))
 
     init {
         val shape = interpreter.getInputTensor(0).shape().toList()
         check(shape == listOf(1, spec.input.height, spec.input.width, 3)) {
             "$assetName takes input $shape but model.json says [1, ${spec.input.height}, ${spec.input.width}, 3]: " +
-                "copy both files from the same export"
+                "copy all files from the same export"
         }
     }
 
-    override fun malignantProbability(input: ModelInput): Double {
+    /** The model's single output for one input. */
+    fun output(input: ModelInput): Double {
         val buffer = ByteBuffer.allocateDirect(input.values.size * 4).order(ByteOrder.nativeOrder())
         buffer.asFloatBuffer().put(input.values)
         val output = Array(1) { FloatArray(1) }

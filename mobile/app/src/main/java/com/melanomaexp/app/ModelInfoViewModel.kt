@@ -15,9 +15,15 @@ import kotlinx.coroutines.withContext
 
 /** "Advanced information": the bundled model's card, and the server's model on request. */
 class ModelInfoViewModel(private val container: AppContainer) : ViewModel() {
-    data class UiState(val bundled: ModelSpec?, val remote: ModelSpec? = null, val remoteError: String? = null, val loading: Boolean = false)
+    data class UiState(
+        val bundled: ModelSpec?,
+        val bundledChecksNotALesion: Boolean = false,
+        val remote: ModelSpec? = null,
+        val remoteError: String? = null,
+        val loading: Boolean = false,
+    )
 
-    private val _state = MutableStateFlow(UiState(container.bundledSpec))
+    private val _state = MutableStateFlow(UiState(container.bundledSpec, container.hasNotALesionCheck))
     val state: StateFlow<UiState> = _state.asStateFlow()
 
     fun loadRemote() {

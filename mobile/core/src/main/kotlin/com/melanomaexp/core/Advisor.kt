@@ -28,31 +28,45 @@ fun interface ProbabilityModel {
 }
 
 /**
- * On-device inference: decode → quality gate → preprocess → model → advice, giving the same
- * [Prediction] shape as the endpoint. The photo bytes are only read, never kept.
+ * On-device inference: decode → quality gate → preprocess → model (+ not-a-lesion check) → advice,
+ * giving the same [Prediction] shape as the endpoint. The photo bytes are only read, never kept.
+ *
+ * [distanceModel] runs the bundle's `ood.tflite` when model.json has an `ood` entry; without it the
+ * phone answers like a server whose bundle lacks the file (no `not_a_lesion` check).
  */
 class OnDeviceAnalyzer(
     private val spec: ModelSpec,
     private val decoder: ImageDecoder,
     private val model: ProbabilityModel,
+    distanceModel: DistanceModel? = null,
     private val clock: () -> Long = System::nanoTime,
 ) {
     private val preprocessor = Preprocessor(spec.input)
+    private val notALesion: NotALesionCheck? = distanceModel?.let { m ->
+        val ood = requireNotNull(spec.ood) { "an ood model was given but model.json has no ood entry" }
+        NotALesionCheck(ood, m)
+    }
+
+    /** Whether this analyzer runs the not-a-lesion check. */
+    val checksNotALesion: Boolean get() = notALesion != null
 
     /** Analyses one photo; throws [IllegalArgumentException] if it cannot be decoded. */
     fun analyse(photo: ByteArray): Prediction {
         val start = clock()
         val decoded = decoder.decode(photo)
-        val quality = QualityCheck.assess(decoded, spec.qualityGate)
-        val p = model.malignantProbability(preprocessor.toModelInput(decoded.image)).coerceIn(0.0, 1.0)
-        val (label, advice) = Advisor.recommend(spec, p, quality.issues)
+        val gate = QualityCheck.assess(decoded, spec.qualityGate)
+        val input = preprocessor.toModelInput(decoded.image)
+        val p = model.malignantProbability(input).coerceIn(0.0, 1.0)
+        // Same order as the server's answer: the gate's issues, then not_a_lesion.
+        val issues = gate.issues + (notALesion?.issues(input) ?: emptyList())
+        val (label, advice) = Advisor.recommend(spec, p, issues)
         return Prediction(
             label = label,
             malignantProbability = p,
             benignProbability = 1.0 - p,
             threshold = spec.threshold,
             recommendation = advice,
-            quality = quality.toQuality(),
+            quality = Quality(issues.isEmpty(), issues),
             model = spec.ref,
             disclaimer = spec.disclaimer,
             latencyMs = (clock() - start) / 1e6,

@@ -34,6 +34,7 @@ object ModelJson {
                 intendedUse = doc.optString("intended_use", ""),
                 limitations = if (doc.has("limitations")) doc.strings("limitations", "model.json") else emptyList(),
                 testMetrics = numericMetrics(doc.optJSONObject("metrics")?.optJSONObject("test")),
+                ood = parseOod(doc),
             )
         }
     }
@@ -84,6 +85,18 @@ object ModelJson {
             darkMaxMean = gate.num("dark_max_mean", where),
             brightMinMean = gate.num("bright_min_mean", where),
             clippedMaxFraction = gate.num("clipped_max_fraction", where),
+        )
+    }
+
+    /** As the serving app reads it (`serving/ood.py`): absent or empty means no check. */
+    private fun parseOod(doc: JSONObject): OodSpec? {
+        if (doc.isNull("ood")) return null
+        val where = "model.json.ood"
+        val ood = doc.obj("ood", "model.json").takeIf { it.length() > 0 } ?: return null
+        return OodSpec(
+            file = ood.optString("file", "ood.tflite"),
+            thresholdSquared = ood.num("threshold_squared", where),
+            qualityIssue = ood.optString("quality_issue", NotALesionCheck.ISSUE),
         )
     }
 

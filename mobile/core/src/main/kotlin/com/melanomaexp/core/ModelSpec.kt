@@ -71,6 +71,19 @@ data class QualityGate(
     val clippedMaxFraction: Double,
 )
 
+/**
+ * model.json `ood`: the optional not-a-lesion check. [file] (`ood.tflite`) takes the classifier's
+ * input and returns the squared Mahalanobis distance of the photo's features to the training
+ * lesions; at or above [thresholdSquared] the photo gets the quality issue [qualityIssue].
+ */
+data class OodSpec(val file: String, val thresholdSquared: Double, val qualityIssue: String) {
+    init {
+        require(thresholdSquared.isFinite() && thresholdSquared >= 0.0) {
+            "model.json ood.threshold_squared must be a finite number >= 0, got $thresholdSquared"
+        }
+    }
+}
+
 /** The parts of model.json a consumer needs (contract 4), read once per bundle. */
 data class ModelSpec(
     val name: String,
@@ -83,6 +96,8 @@ data class ModelSpec(
     val intendedUse: String,
     val limitations: List<String>,
     val testMetrics: Map<String, Double>,
+    /** The not-a-lesion check, or null for bundles exported without one. */
+    val ood: OodSpec? = null,
 ) {
     init {
         require(threshold > 0.0 && threshold < 1.0) { "model.json decision_threshold must be in (0, 1), got $threshold" }

@@ -21,7 +21,7 @@ enum class InferenceSource { REMOTE, ON_DEVICE }
 /** What the user should do next, as chosen by the model's recommendation bands. */
 data class Recommendation(val level: String, val text: String)
 
-/** Photo-quality verdict; issues are short human-readable strings ("image is blurry", ...). */
+/** Photo-quality verdict; issues are the server's codes (`blurry`, `too_dark`, `not_a_lesion`, ...). */
 data class Quality(val ok: Boolean, val issues: List<String>)
 
 /** Identifies the model that answered, so results can be traced to a bundle. */

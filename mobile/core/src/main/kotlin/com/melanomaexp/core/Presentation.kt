@@ -14,6 +14,8 @@ data class ResultView(
     val qualityWarnings: List<String>,
     val sourceNote: String,
     val disclaimer: String,
+    /** The photo shows no lesion: retake leads, and the estimate is no answer (no gauge). */
+    val retakeFirst: Boolean = false,
 )
 
 /** Everything the advice screen shows, already worded. */
@@ -57,20 +59,31 @@ object Presentation {
         }
     }
 
+    /** Leads the result when the not-a-lesion check fired: the serving app's issue wording, then what to do. */
+    val NOT_A_LESION_HEADLINE: String =
+        QualityCheck.issueText.getValue(NotALesionCheck.ISSUE).replaceFirstChar { it.uppercase() } + " — retake the photo"
+
     /** The result screen for [prediction]. */
     fun result(prediction: Prediction): ResultView {
         val malignant = prediction.label == Label.MALIGNANT
-        val headline = if (malignant) {
-            "Possibly malignant — please have it checked"
-        } else {
-            "No strong sign of malignancy found — this is not an all-clear"
+        val notALesion = NotALesionCheck.ISSUE in prediction.quality.issues
+        val headline = when {
+            notALesion -> NOT_A_LESION_HEADLINE
+            malignant -> "Possibly malignant — please have it checked"
+            else -> "No strong sign of malignancy found — this is not an all-clear"
         }
+        val percent = percentText(prediction.malignantProbability)
         val warnings = if (prediction.quality.ok) emptyList() else
             listOf("The photo quality may make this result unreliable:") +
                 prediction.quality.issues.map { QualityCheck.issueText[it] ?: it }
         return ResultView(
             headline = headline,
-            probabilityText = "Estimated probability of malignancy: ${percentText(prediction.malignantProbability)}",
+            // Still shown (a worrying estimate is never hidden), but not as an answer.
+            probabilityText = if (notALesion) {
+                "Not a reliable result: for this photo the model estimates $percent probability of malignancy"
+            } else {
+                "Estimated probability of malignancy: $percent"
+            },
             malignantPercent = (prediction.malignantProbability * 100).roundToInt().coerceIn(0, 100),
             tone = toneFor(prediction),
             qualityWarnings = warnings,
@@ -79,6 +92,7 @@ object Presentation {
                 InferenceSource.ON_DEVICE -> "Analysed on this phone by ${prediction.model.name} ${prediction.model.version}."
             },
             disclaimer = prediction.disclaimer,
+            retakeFirst = notALesion,
         )
     }
 

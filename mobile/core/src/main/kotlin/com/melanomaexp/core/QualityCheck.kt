@@ -12,7 +12,6 @@ data class QualityReport(
     val clippedFraction: Double,
 ) {
     val ok: Boolean get() = issues.isEmpty()
-    fun toQuality(): Quality = Quality(ok, issues)
 }
 
 /**
@@ -27,6 +26,7 @@ object QualityCheck {
         "blurry" to "the photo looks blurred or out of focus",
         "too_dark" to "the photo is too dark",
         "too_bright" to "the photo is over-exposed",
+        NotALesionCheck.ISSUE to "this does not look like a photo of a skin lesion",
     )
 
     /** Checks [photo] against [gate]. */

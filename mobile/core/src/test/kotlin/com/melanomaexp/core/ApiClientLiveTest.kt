@@ -30,11 +30,25 @@ class ApiClientLiveTest {
         val bytes = TestEnv.fixture("dark.png")
         val remote = client.predict(bytes, "image/png")
         val spec = client.model()
-        val quality = QualityCheck.assess(JvmImageDecoder.decode(bytes), spec.qualityGate)
-        assertEquals(remote.quality, quality.toQuality())
-        val (label, advice) = Advisor.recommend(spec, remote.malignantProbability, quality.issues)
+        val gate = QualityCheck.assess(JvmImageDecoder.decode(bytes), spec.qualityGate)
+        // ood.tflite cannot run on the JVM: the server's own distance for this photo (fixtures).
+        val distance = TestEnv.expected.getJSONObject("photos").getJSONObject("dark_png").getJSONObject("ood").getDouble("distance_squared")
+        val issues = gate.issues + NotALesionCheck.issuesFor(spec.ood!!, distance)
+        assertEquals(remote.quality, Quality(issues.isEmpty(), issues))
+        val (label, advice) = Advisor.recommend(spec, remote.malignantProbability, issues)
         assertEquals(remote.label, label)
         assertEquals(remote.recommendation, advice)
+    }
+
+    @Test
+    fun `a photo of a wall comes back not_a_lesion and the result screen leads with retake`() {
+        val remote = client.predict(TestEnv.fixture("wall.png"), "image/png")
+        assertTrue(remote.quality.issues.toString(), "not_a_lesion" in remote.quality.issues)
+        assertEquals(TestEnv.bundleSpec.bands.retake.level, remote.recommendation.level)
+        val view = Presentation.result(remote)
+        assertEquals(Presentation.NOT_A_LESION_HEADLINE, view.headline)
+        assertTrue(view.retakeFirst)
+        assertEquals(TestEnv.bundleSpec.disclaimer, view.disclaimer)
     }
 
     @Test

@@ -49,6 +49,27 @@ class PresentationTest {
     }
 
     @Test
+    fun `a photo of no lesion leads with retake and never reads as an answer`() {
+        for ((label, malignant) in listOf("benign" to 0.04, "malignant" to 0.81)) {
+            val p = samplePrediction(label, malignant, "retake_photo", qualityOk = false, issues = listOf("blurry", "not_a_lesion"))
+            val view = Presentation.result(p)
+            assertEquals("This does not look like a photo of a skin lesion — retake the photo", view.headline)
+            assertTrue(view.retakeFirst)
+            assertTrue(view.probabilityText, view.probabilityText.startsWith("Not a reliable result"))
+            assertTrue("a worrying estimate is still shown", view.probabilityText.contains(Presentation.percentText(malignant)))
+            assertFalse(view.headline, unsafeWords.containsMatchIn(view.headline + view.probabilityText))
+            assertTrue(view.qualityWarnings.toString(), "this does not look like a photo of a skin lesion" in view.qualityWarnings)
+            assertEquals("Not medical advice.", view.disclaimer)
+            assertEquals(if (label == "malignant") Tone.URGENT else Tone.CAUTION, view.tone)
+            assertEquals("Retake the photo", Presentation.advice(p).title)
+        }
+        // Only this issue takes the lead: a merely blurry photo keeps its verdict headline.
+        val blurry = Presentation.result(samplePrediction("malignant", 0.81, "retake_photo", qualityOk = false, issues = listOf("blurry")))
+        assertTrue(blurry.headline.contains("Possibly malignant"))
+        assertFalse(blurry.retakeFirst)
+    }
+
+    @Test
     fun `advice shows the answer's text plus the standing see-a-doctor line`() {
         val p = samplePrediction("benign", 0.3, "see_dermatologist")
         val advice = Presentation.advice(p)

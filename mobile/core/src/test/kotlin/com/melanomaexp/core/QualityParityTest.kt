@@ -24,5 +24,9 @@ class QualityParityTest {
     @Test fun `semi-transparent PNG`() = check("alpha_png", 1e-4, 1e-3)
     @Test fun `large PNG is measured on the same BOX-downscaled copy`() = check("large_png", 1e-4, 1e-3)
     @Test fun `dark PNG is flagged too dark like the server`() = check("dark_png", 1e-4, 1e-3)
+    @Test fun `photos of no lesion are measured like the server`() {
+        check("wall_png", 1e-4, 1e-3)
+        check("noise_png", 1e-4, 1e-3)
+    }
     @Test fun `JPEG agrees within decoder tolerance`() = check("lesion_jpg", 1e-3, 0.05)
 }

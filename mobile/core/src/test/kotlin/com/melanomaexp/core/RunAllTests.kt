@@ -17,6 +17,7 @@ val ALL_TEST_CLASSES: List<Class<*>> = listOf(
     QualityParityTest::class.java,
     OrientationTest::class.java,
     OnDeviceAnalyzerTest::class.java,
+    NotALesionTest::class.java,
     ApiClientLiveTest::class.java,
     ApiClientFailureTest::class.java,
 )

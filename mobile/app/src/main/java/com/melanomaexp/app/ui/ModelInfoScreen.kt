@@ -24,11 +24,12 @@ fun ModelInfoScreen(viewModel: ModelInfoViewModel, onBack: () -> Unit) {
     Page {
         Text("About the models", style = MaterialTheme.typography.headlineSmall)
         Text("On this phone", fontWeight = FontWeight.Bold)
-        state.bundled?.let { ModelCard(it) } ?: Text("This build has no on-device model (see mobile/README.md).")
+        state.bundled?.let { ModelCard(it, notALesionCheck = state.bundledChecksNotALesion) }
+            ?: Text("This build has no on-device model (see mobile/README.md).")
         Text("On the server", fontWeight = FontWeight.Bold)
         when {
             state.loading -> CircularProgressIndicator()
-            state.remote != null -> ModelCard(state.remote!!)
+            state.remote != null -> ModelCard(state.remote!!, notALesionCheck = state.remote!!.ood != null)
             else -> {
                 state.remoteError?.let { Text(it, color = MaterialTheme.colorScheme.error) }
                 OutlinedButton(onClick = viewModel::loadRemote) { Text("Ask the server") }
@@ -39,10 +40,11 @@ fun ModelInfoScreen(viewModel: ModelInfoViewModel, onBack: () -> Unit) {
 }
 
 @Composable
-private fun ModelCard(spec: ModelSpec) = Card(Modifier.fillMaxWidth()) {
+private fun ModelCard(spec: ModelSpec, notALesionCheck: Boolean) = Card(Modifier.fillMaxWidth()) {
     Column(Modifier.padding(16.dp)) {
         Text("${spec.name} ${spec.version}", fontWeight = FontWeight.Bold)
         Text("Input ${spec.input.width}×${spec.input.height} px, decision threshold ${"%.2f".format(spec.threshold)}")
+        Text(if (notALesionCheck) "Checks that the photo shows a skin lesion" else "No check that the photo shows a skin lesion")
         if (spec.testMetrics.isNotEmpty()) {
             Text("Test metrics: " + spec.testMetrics.entries.joinToString { (k, v) -> "$k ${"%.3f".format(v)}" })
         }

@@ -90,8 +90,13 @@ fun WorkingScreen(screen: Screen.Working, onCancel: () -> Unit) = Page {
 @Composable
 fun ResultScreen(view: ResultView, onAdvice: () -> Unit, onNewPhoto: () -> Unit) = Page(view.disclaimer) {
     Text(view.headline, style = MaterialTheme.typography.headlineSmall, color = view.tone.color())
-    Text(view.probabilityText, style = MaterialTheme.typography.titleMedium)
-    LinearProgressIndicator(progress = { view.malignantPercent / 100f }, color = view.tone.color(), modifier = Modifier.fillMaxWidth())
+    if (view.retakeFirst) {
+        // No lesion in the photo: the estimate is shown, but not as a gauge that reads like an answer.
+        Text(view.probabilityText, style = MaterialTheme.typography.bodyMedium)
+    } else {
+        Text(view.probabilityText, style = MaterialTheme.typography.titleMedium)
+        LinearProgressIndicator(progress = { view.malignantPercent / 100f }, color = view.tone.color(), modifier = Modifier.fillMaxWidth())
+    }
     if (view.qualityWarnings.isNotEmpty()) {
         Card(Modifier.fillMaxWidth()) {
             Column(Modifier.padding(16.dp)) { view.qualityWarnings.forEach { Text(it) } }
