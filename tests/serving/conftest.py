@@ -11,11 +11,11 @@ import pytest
 from serving_helpers import ROOT
 
 
-def build_tiny_bundle(out: Path, size: int = 64) -> Path:
+def build_tiny_bundle(out: Path, size: int = 64, *options: str) -> Path:
     """Run the real tiny-bundle maker in a subprocess (keeps TensorFlow out of this process)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     proc = subprocess.run([sys.executable, "-m", "melanoma_exp.export.tiny_bundle", "--out", str(out),
-                           "--size", str(size)], cwd=ROOT, env=env, capture_output=True, text=True,
+                           "--size", str(size), *options], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
@@ -25,6 +25,12 @@ def build_tiny_bundle(out: Path, size: int = 64) -> Path:
 def tiny_bundle(tmp_path_factory) -> Path:
     """A real bundle (tiny CNN, 64 px) exported by `melanoma_exp.export.tiny_bundle`. Read-only."""
     return build_tiny_bundle(tmp_path_factory.mktemp("tiny_bundle") / "bundle")
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_ood(tmp_path_factory) -> Path:
+    """The tiny bundle with the not-a-lesion check (``ood.tflite``, model.json ``ood``). Read-only."""
+    return build_tiny_bundle(tmp_path_factory.mktemp("tiny_bundle_ood") / "bundle", 64, "--ood")
 
 
 @pytest.fixture(scope="session")
