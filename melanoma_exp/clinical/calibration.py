@@ -93,8 +93,10 @@ def calibrate(y_val, p_val, y_test, p_test, n_bins: int = 10, bounds: tuple[floa
 
     Returns:
         ``{"method": "temperature", "temperature": T, "at_bound": bool, "n_bins": .., "before": {...},
-        "after": {...}}`` where before/after hold the *test* ECE, Brier and log-loss; ``at_bound``
-        says the fit hit a search limit (too little validation data, or a degenerate model).
+        "after": {...}, "validation": {"before": {...}, "after": {...}}}`` where before/after hold
+        the *test* ECE, Brier and log-loss (``validation``: the same on the split T was fitted on);
+        ``at_bound`` says the fit hit a search limit (too little validation data, or a degenerate
+        model).
     """
     temperature = fit_temperature(y_val, p_val, bounds=bounds)
     return {
@@ -104,6 +106,8 @@ def calibrate(y_val, p_val, y_test, p_test, n_bins: int = 10, bounds: tuple[floa
         "n_bins": n_bins,
         "before": calibration_metrics(y_test, p_test, n_bins),
         "after": calibration_metrics(y_test, apply_temperature(p_test, temperature), n_bins),
+        "validation": {"before": calibration_metrics(y_val, p_val, n_bins),
+                       "after": calibration_metrics(y_val, apply_temperature(p_val, temperature), n_bins)},
     }
 
 
@@ -154,8 +158,8 @@ def fold_temperature(model, temperature: float, *, inplace: bool = False):
     loads and converts to LiteRT like the original, and serving needs no change.
 
     Raises:
-        ValueError: when the last layer is not a one-unit sigmoid Dense (e.g. an ensemble; calibrate
-            its members instead).
+        ValueError: when the last layer is not a one-unit sigmoid Dense (`ensemble.build_ensemble`
+            ends in one, so ensembles calibrate the same way).
     """
     import keras
 

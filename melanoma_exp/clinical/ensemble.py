@@ -1,8 +1,11 @@
 """Soft-voting ensembles as one Keras model, so export, serving and the app need no change.
 
 Every member takes the same plain 0–255 RGB input (each family's normalisation is a layer inside
-it), so the ensemble is: one input → each member → (weighted) mean of the malignant probabilities.
-Built from standard Keras layers only, so it saves as `.keras` and converts to LiteRT like any model.
+it), so the ensemble is: one input → each member → (weighted) mean of the malignant probabilities →
+logit → ``Dense(1, sigmoid)`` (identity until calibrated). That last layer makes the ensemble end like
+a single trained model, so its own temperature folds in with `calibration.fold_temperature` and is
+carried into the registered model and the bundle the same way. Built from standard Keras layers and
+ops only, so it saves as `.keras` and converts to LiteRT like any model.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
+from melanoma_exp.clinical.calibration import _EPS  # keeps logit(p) finite for saturated members
 
 
 def _check_members(members) -> tuple:
@@ -57,12 +62,27 @@ def build_ensemble(members, weights: Sequence[float] | None = None, name: str = 
         keras.Model(m.inputs[0], m.outputs[0], name=f"member_{i}")(inputs) for i, m in enumerate(members)
     ]
     if len(outputs) == 1:
-        return keras.Model(inputs, outputs[0], name=name)
-    stacked = keras.layers.Concatenate(name="member_probabilities")(outputs)
-    vote = keras.layers.Dense(1, use_bias=False, trainable=False, name="soft_vote")
-    mean = vote(stacked)
-    vote.set_weights([w.reshape(-1, 1).astype("float32")])
-    return keras.Model(inputs, mean, name=name)
+        mean = outputs[0]
+    else:
+        stacked = keras.layers.Concatenate(name="member_probabilities")(outputs)
+        vote = keras.layers.Dense(1, use_bias=False, trainable=False, name="soft_vote")
+        mean = vote(stacked)
+        vote.set_weights([w.reshape(-1, 1).astype("float32")])
+    return keras.Model(inputs, _probability_head(mean), name=name)
+
+
+def _probability_head(probability):
+    """``sigmoid(logit(p))``: the identity on p, ending in the one-unit sigmoid Dense that
+    temperature scaling divides (kernel 1/T: ``sigmoid(logit(p) / T)``)."""
+    import keras
+    from keras import ops
+
+    p = ops.clip(probability, _EPS, 1.0 - _EPS)
+    logit = ops.log(p) - ops.log(1.0 - p)
+    head = keras.layers.Dense(1, activation="sigmoid", trainable=False, name="ensemble_probability")
+    out = head(logit)
+    head.set_weights([np.ones((1, 1), "float32"), np.zeros((1,), "float32")])
+    return out
 
 
 def compare_members(ensemble, members, images, labels, threshold: float = 0.5) -> dict:

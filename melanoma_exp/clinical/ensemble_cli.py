@@ -1,8 +1,8 @@
 """`melanoma ensemble REF [REF ...]`: a soft-voting ensemble of registered models or runs.
 
 Loads the members, evaluates the ensemble against each member on the same validation/test splits
-(the members' prepared dataset, from their report.json), chooses the ensemble's threshold on
-validation like a training run does, and logs it as a new MLflow run with ``model`` and
+(the members' prepared dataset, from their report.json), fits the ensemble's own temperature and
+chooses its threshold on validation like a training run does, and logs it as a new MLflow run with ``model`` and
 ``report.json`` — so `melanoma register RUN_ID` / `--register`, `melanoma export` and serving treat it
 like any model. Research tool, not medical advice.
 """
@@ -46,9 +46,10 @@ def evaluate_ensemble(members, reports: list[dict], weights, prepared: Path, *, 
     from omegaconf import OmegaConf
     from sklearn.metrics import roc_auc_score
 
+    from melanoma_exp.clinical.calibration import fold_temperature
     from melanoma_exp.clinical.ensemble import build_ensemble, normalise_weights
     from melanoma_exp.clinical.operating_point import sensitivity_specificity
-    from melanoma_exp.clinical.report import clinical_evaluation
+    from melanoma_exp.clinical.report import clinical_evaluation, served_probabilities
     from melanoma_exp.data.pipeline import load_split_index
     from melanoma_exp.evaluation.metrics import baseline_probability, classification_metrics
     from melanoma_exp.paths import conf_dir
@@ -58,16 +59,18 @@ def evaluate_ensemble(members, reports: list[dict], weights, prepared: Path, *, 
     test_index = load_split_index(prepared, "test")
     y_test = test_index["label"].to_numpy()
     eval_cfg = OmegaConf.load(conf_dir() / "eval" / "default.yaml")
-    # Members are already calibrated (their temperature is in their last layer); an average of
-    # calibrated probabilities is not re-calibrated here, since a temperature cannot be folded
-    # into an averaging layer.
-    eval_cfg.calibration.enabled = False
     for key, value in (eval_overrides or {}).items():
         OmegaConf.update(eval_cfg, key, value)
+    # Averaging calibrated members does not give calibrated probabilities (the mean is less
+    # extreme than its members), so the ensemble gets its own temperature and operating point on
+    # validation, exactly as a training run: the temperature is folded into its last layer, the
+    # threshold is on that served scale.
     p_test = _predict(ensemble, prepared, "test", batch)
     clinical = clinical_evaluation(y_val, _predict(ensemble, prepared, "val", batch), y_test, p_test, eval_cfg,
                                    test_index=test_index)
-    threshold = clinical["threshold"]
+    if clinical["calibration"]:
+        fold_temperature(ensemble, clinical["calibration"]["temperature"], inplace=True)
+    p_test, threshold = served_probabilities(p_test, clinical), clinical["threshold"]
     rows = []
     for i, (member, report) in enumerate(zip(members, reports, strict=True)):
         p = _predict(member, prepared, "test", batch)
@@ -92,6 +95,7 @@ def evaluate_ensemble(members, reports: list[dict], weights, prepared: Path, *, 
 def cmd_ensemble(args: argparse.Namespace) -> int:
     import mlflow
 
+    from melanoma_exp.clinical.report import mlflow_metrics
     from melanoma_exp.evaluation.metrics import scalar_metrics
     from melanoma_exp.evaluation.report import build_report
     from melanoma_exp.export.cli import default_tracking_uri
@@ -114,7 +118,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     with mlflow.start_run(experiment_id=experiment, run_name=args.run_name,
                           tags={"ensemble.members": ", ".join(args.models), "disclaimer": DISCLAIMER}) as run:
         mlflow.log_params({"ensemble.size": len(members), "ensemble.weights": report["ensemble"]["weights"]})
-        metrics = scalar_metrics(report["test"], "test")
+        metrics = {**mlflow_metrics(report["clinical"]), **scalar_metrics(report["test"], "test")}
         for row in report["ensemble"]["members"]:
             metrics.update({f"member{row['member']}/{k}": v for k, v in row.items() if k != "member"})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
@@ -141,6 +145,14 @@ def _table(report: dict) -> str:
     t = report["test"]
     lines.append(f"{'ensemble':<12}{t['auc']:>8.3f}{report['threshold']:>11.3f}"
                  f"{t['sensitivity']:>13.3f}{t['specificity']:>13.3f}")
+    op, cal = report["clinical"]["operating_point"], report["clinical"]["calibration"]
+    lines.append(f"ensemble threshold chosen on validation ({op['method']}): validation sensitivity "
+                 f"{op['sensitivity']:.3f}, specificity {op['specificity']:.3f}")
+    if cal:
+        val = cal["validation"]
+        lines.append(f"ensemble recalibrated (temperature {cal['temperature']:.3f}, in the model): ECE validation "
+                     f"{val['before']['ece']:.3f} -> {val['after']['ece']:.3f}, test {cal['before']['ece']:.3f} -> "
+                     f"{cal['after']['ece']:.3f}")
     return "\n".join(lines)
 
 

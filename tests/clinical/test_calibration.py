@@ -82,10 +82,26 @@ def test_folded_temperature_model_serves_calibrated_probabilities(tmp_path):
 
 
 def test_fold_temperature_rejects_models_without_sigmoid_dense():
+    import keras
+
     from melanoma_exp.clinical.calibration import fold_temperature
-    from melanoma_exp.clinical.ensemble import build_ensemble
 
     from .tiny_models import small_cnn
 
+    base = small_cnn()
+    averaged = keras.Model(base.inputs, keras.layers.Average()([base.outputs[0], base.outputs[0]]))
     with pytest.raises(ValueError, match="Dense\\(1, activation='sigmoid'\\)"):
-        fold_temperature(build_ensemble([small_cnn(), small_cnn(seed=1)]), 2.0)
+        fold_temperature(averaged, 2.0)
+
+
+def test_fold_temperature_calibrates_an_ensemble_like_a_single_model():
+    from melanoma_exp.clinical.calibration import apply_temperature, fold_temperature
+    from melanoma_exp.clinical.ensemble import build_ensemble
+
+    from .tiny_models import small_cnn, smooth_images
+
+    ensemble = build_ensemble([small_cnn(), small_cnn(seed=1)])
+    images = smooth_images(4)
+    raw = ensemble.predict(images, verbose=0).ravel()
+    calibrated = fold_temperature(ensemble, 2.0).predict(images, verbose=0).ravel()
+    np.testing.assert_allclose(calibrated, apply_temperature(raw, 2.0), atol=1e-6)

@@ -61,3 +61,45 @@ def test_members_must_share_input_shape_and_weights_must_be_valid():
         build_ensemble([constant_model(32), constant_model(48)])
     with pytest.raises(ValueError, match="non-negative"):
         build_ensemble([constant_model(), constant_model()], weights=[1, -1])
+
+
+def _overconfident(seed):
+    """An untrained classifier whose logits are scaled up: confident and often wrong."""
+    from .tiny_models import nested_classifier
+
+    model = nested_classifier(seed=seed)
+    layer = model.get_layer("prediction")
+    layer.set_weights([w * 40 for w in layer.get_weights()])
+    return model
+
+
+def test_ensemble_gets_its_own_temperature_and_operating_point_on_validation(prepared_small, tmp_path):
+    import keras
+
+    from melanoma_exp.clinical.calibration import apply_temperature, calibration_metrics
+    from melanoma_exp.clinical.ensemble_cli import _predict, evaluate_ensemble
+    from melanoma_exp.clinical.operating_point import sensitivity_specificity
+    from melanoma_exp.data.pipeline import load_split_index
+
+    members = [_overconfident(0), _overconfident(1)]
+    raw_val = _predict(build_ensemble(members), prepared_small, "val", 32)
+    ensemble, report = evaluate_ensemble(members, [{}, {}], None, prepared_small, eval_overrides={"bootstrap": 50})
+    y_val = load_split_index(prepared_small, "val")["label"].to_numpy()
+    cal, op = report["clinical"]["calibration"], report["clinical"]["operating_point"]
+
+    # Recalibrated on validation: softened, and validation ECE does not get worse.
+    assert cal["temperature"] > 1.5
+    assert cal["validation"]["after"]["ece"] <= cal["validation"]["before"]["ece"]
+    assert cal["validation"]["before"] == calibration_metrics(y_val, raw_val, cal["n_bins"])
+    # The temperature is inside the returned (logged, registered, exported) model ...
+    served_val = _predict(ensemble, prepared_small, "val", 32)
+    np.testing.assert_allclose(served_val, apply_temperature(raw_val, cal["temperature"]), atol=1e-5)
+    ensemble.save(tmp_path / "ensemble.keras")
+    reloaded = keras.saving.load_model(tmp_path / "ensemble.keras")
+    np.testing.assert_allclose(_predict(reloaded, prepared_small, "val", 32), served_val, atol=1e-6)
+    # ... and the threshold, chosen for the ensemble itself, reaches the target on that served scale.
+    assert report["threshold"] == op["threshold"] and op["method"] == "target_sensitivity"
+    sensitivity, _ = sensitivity_specificity(y_val, apply_temperature(raw_val, cal["temperature"]), report["threshold"])
+    assert sensitivity >= op["target_sensitivity"] == 0.95
+    # The test metrics are those of the served (calibrated) ensemble at that threshold.
+    assert report["test"]["sensitivity"] == pytest.approx(op["test"]["sensitivity"])

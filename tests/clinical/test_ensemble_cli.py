@@ -52,15 +52,20 @@ def test_ensemble_is_evaluated_against_members_logged_registered_and_exported(st
                  "--bootstrap", "100", "--run-name", "two", "--tracking-uri", uri])
     out = capsys.readouterr().out
     assert code == 0 and "member 0" in out and "ensemble" in out and "not a medical device" in out
+    assert "ensemble recalibrated (temperature" in out and "threshold chosen on validation" in out
     run, report = _ensemble_run(uri, "two")
     assert report["ensemble"]["weights"] == pytest.approx([0.25, 0.75])
     assert len(report["ensemble"]["members"]) == 2 and report["clinical"]["operating_point"]["chosen_on"] == "val"
     assert report["threshold"] == report["clinical"]["threshold"]
-    assert {"test/auc", "member0/auc", "member1/auc"} <= set(run.data.metrics)
+    assert {"test/auc", "member0/auc", "member1/auc", "calibration/temperature", "val/threshold"} <= set(run.data.metrics)
 
     bundle = export_model("models:/ens@champion", tmp_path / "bundle", tracking_uri=uri, log_to_run=False)
     spec = json.loads((bundle / "model.json").read_text())
     assert spec["decision_threshold"] == report["threshold"] and (bundle / "model.tflite").is_file()
+    # the ensemble's own temperature travels like a single model's: built in, stated in model.json
+    calibration = spec["clinical"]["calibration"]
+    assert calibration["temperature"] == report["clinical"]["calibration"]["temperature"]
+    assert calibration["applied_in_model"] is True
 
 
 def test_ensemble_of_a_model_with_itself_scores_like_the_model(store, capsys):
