@@ -182,7 +182,7 @@ def comparison_markdown(comparison: dict) -> str:
              header, "|" + "---|" * (len(COLUMNS) + 2)]
     for r in comparison["runs"]:
         lines.append(f"| {r['run']} | {r['capture_preset']:g} | " + " | ".join(_cell(k, r[k]) for k, _ in COLUMNS) + " |")
-    for g in comparison["groups"]:
+    for g in comparison["groups"] if max(g["n_runs"] for g in comparison["groups"]) > 1 else []:
         lines.append(f"| **mean of {g['n_runs']}** | **{g['capture_preset']:g}** | "
                      + " | ".join(_cell(k, g[k]) for k, _ in COLUMNS) + " |")
     lines += ["", *[f"- {effect_sentence(e)}" for e in comparison["effects"]], "", f"_{DISCLAIMER}_", ""]
@@ -203,13 +203,13 @@ def plot_comparison(comparison: dict, path) -> Path:
     a.boxplot([g["per_image_swing_pp"] for g in groups], widths=0.12, showfliers=False)
     a.set_xticks(range(1, len(groups) + 1), labels)
     a.set_ylabel("swing of malignant probability (pp)")
-    a.set_title("per test image (mean over seeds)", fontsize=9)
+    a.set_title("per test image (mean over the runs of a setting)", fontsize=9)
     x = np.arange(len(groups))
     b.bar(x - 0.2, [100 * g["flip_rate"] for g in groups], 0.4, label="verdict flips (%)", color="tab:orange")
     b.bar(x + 0.2, [100 * (g["sensitivity"] or 0) for g in groups], 0.4, label="sensitivity (%)", color="tab:blue")
     b.set_xticks(x, labels)
     b.set_ylim(0, 100)
-    b.legend(fontsize=8, loc="lower right")
+    b.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     fig.suptitle("Capture augmentation preset: phone-photo robustness vs sensitivity", fontsize=10)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,7 @@ def test_compare_writes_table_plot_and_logs_to_both_runs(store, tmp_path, capsys
     assert main(["compare-robustness", ids["plain"], ids["capture"], "--out", str(out), "--tracking-uri", uri]) == 0
     printed = capsys.readouterr()
     assert "median swing (pp)" in printed.out and ids["plain"] in printed.out and "not a medical device" in printed.out
+    assert "mean of" not in printed.out  # one run per setting: no mean rows
     comparison = json.loads((out / "comparison.json").read_text())
     assert [r["run"] for r in comparison["runs"]] == [ids["plain"], ids["capture"]]
     assert comparison["runs"][1]["swing_p95_pp"] == reports["capture"]["clinical"]["robustness"]["swing_pp"]["p95"]
