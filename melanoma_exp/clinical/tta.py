@@ -2,8 +2,8 @@
 
 A dermoscopic lesion has no "up", so a flipped or rotated copy is an equally valid view; averaging
 the views removes some orientation noise at k× the inference cost. Usable as a NumPy function over
-any ``predict`` callable (evaluation) and as a Keras wrapper model (export/serving: the bundle then
-needs no change, the model simply does the k views inside).
+any ``predict`` callable (evaluation) and as a Keras wrapper model (`melanoma export --tta`: the
+bundle then needs no change, the model simply does the k views inside).
 """
 
 from __future__ import annotations

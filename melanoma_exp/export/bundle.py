@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,7 @@ LIMITATIONS = [
 
 
 def export_bundle(model: Any, out_dir: str | os.PathLike, *, meta: dict[str, Any],
-                  progress: bool = True) -> Path:
+                  tta: Sequence[str] | None = None, progress: bool = True) -> Path:
     """Write contract 4 for ``model`` into ``out_dir``.
 
     Args:
@@ -101,6 +102,9 @@ def export_bundle(model: Any, out_dir: str | os.PathLike, *, meta: dict[str, Any
         meta: facts about the model: ``name``, ``version``, ``source_run_id``, ``architecture``,
             ``threshold``, ``test``/``baseline`` metric dicts, ``data`` summary, optional
             ``bands``, ``quality_gate``, ``resize_method`` overrides.
+        tta: test-time augmentation transforms (`melanoma_exp.clinical.tta.TRANSFORMS`) to bake
+            into the exported models: they then return the mean over those views of each image,
+            same input and output, so serving and the app need no change. None: plain model.
         progress: show a progress bar (a B3 conversion takes about a minute on 2 cores).
 
     Returns:
@@ -114,6 +118,11 @@ def export_bundle(model: Any, out_dir: str | os.PathLike, *, meta: dict[str, Any
     out.mkdir(parents=True, exist_ok=True)
     height, width = input_size(model)
     spec = build_model_json(meta, height=height, width=width)  # validate meta before the slow part
+    if tta:
+        from melanoma_exp.clinical.tta import tta_model
+
+        model = tta_model(model, tta)  # checks the names and that rotations get a square input
+        spec["tta"] = tta_entry(tta)
     with tqdm(total=4, desc=f"export {out.name}", unit="file", disable=not progress) as bar:
         model.save(out / FILES["keras"])
         bar.update()
@@ -127,6 +136,17 @@ def export_bundle(model: Any, out_dir: str | os.PathLike, *, meta: dict[str, Any
         tmp.replace(out / "model.json")
         bar.update()
     return out
+
+
+def tta_entry(transforms: Sequence[str]) -> dict[str, Any]:
+    """model.json ``tta``: the views the exported models average inside (informational)."""
+    return {
+        "in_model": True,
+        "transforms": list(transforms),
+        "model_calls": len(transforms),
+        "note": "model.tflite / model_int8.tflite already average these views: do not add TTA on top "
+        "(MELANOMA_TTA). The decision threshold was chosen on validation without TTA.",
+    }
 
 
 def input_size(model: Any) -> tuple[int, int]:
@@ -200,6 +220,7 @@ def build_model_json(meta: dict[str, Any], *, height: int, width: int) -> dict[s
         "disclaimer": DISCLAIMER,
         # Issue 7: how the threshold was chosen, calibration, flagged subgroups (docs/evaluation.md).
         "clinical": bundle_summary(meta.get("clinical")),
+        "tta": None,  # `melanoma export --tta`: tta_entry (the models average flipped/rotated views)
     }
 
 

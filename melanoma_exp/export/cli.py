@@ -51,9 +51,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     from melanoma_exp.export.registry import export_model
 
     out = export_model(args.model, args.out, tracking_uri=args.tracking_uri or default_tracking_uri(),
-                       log_to_run=not args.no_log)
+                       log_to_run=not args.no_log, tta=args.tta)
     print(f"bundle written to {out} (model.keras, model.tflite, model_int8.tflite, model.json, MODEL_CARD.md)")
+    if args.tta:
+        print(f"test-time augmentation is inside the models: mean over {', '.join(args.tta)} "
+              f"({len(args.tta)} model calls per image); do not also set MELANOMA_TTA when serving it")
     return 0
+
+
+def tta_transforms(value: str) -> list[str]:
+    """``--tta hflip,vflip,rot90`` -> identity first, then those (as MELANOMA_TTA in serving)."""
+    from melanoma_exp.clinical.tta import TRANSFORMS
+
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in TRANSFORMS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown transform(s) {unknown or '(none given)'}; "
+                                         f"known: {', '.join(TRANSFORMS)}")
+    return ["identity", *[n for n in names if n != "identity"]]
 
 
 def _guard(func):
@@ -93,5 +108,9 @@ def register(subparsers) -> None:
     p.add_argument("model", help="models:/NAME@champion, models:/NAME/VERSION, runs:/RUN_ID/model or a run id")
     p.add_argument("--out", required=True, help="bundle folder to write")
     p.add_argument("--no-log", action="store_true", help="do not log the bundle back to the MLflow run")
+    p.add_argument("--tta", nargs="?", const="hflip,vflip,rot90", default=None, type=tta_transforms,
+                   metavar="T1,T2", help="bake test-time augmentation into the exported models: each image's "
+                   "probability is the mean over it and these flipped/rotated copies (default hflip,vflip,rot90; "
+                   "k+1 model calls per image; serving and the app need no change)")
     _tracking_arg(p)
     p.set_defaults(func=_guard(cmd_export))

@@ -183,8 +183,10 @@ def load_report(run_id: str, *, tracking_uri: str | None = None) -> dict[str, An
 
 
 def export_model(ref: str, out_dir: str | Path, *, tracking_uri: str | None = None,
-                 log_to_run: bool = True) -> Path:
+                 log_to_run: bool = True, tta: list[str] | None = None) -> Path:
     """Export a registered model (or a run's model) as a bundle, and log the bundle back to its run.
+
+    ``tta``: test-time augmentation transforms baked into the exported models (`export_bundle`).
 
     Returns:
         The bundle folder (contract 4).
@@ -201,7 +203,7 @@ def export_model(ref: str, out_dir: str | Path, *, tracking_uri: str | None = No
     meta = meta_from_report(report, name=resolved.name or DEFAULT_MODEL_NAME,
                             version=resolved.version or f"run-{resolved.run_id[:8]}",
                             source_run_id=resolved.run_id)
-    out = export_bundle(model, out_dir, meta=meta)
+    out = export_bundle(model, out_dir, meta=meta, tta=tta)
     # Issue 7: the run's not-a-lesion detector as ood.tflite + model.json "ood" (docs/evaluation.md).
     from melanoma_exp.clinical.bundle import add_ood_from_run
 
