@@ -26,14 +26,15 @@ from melanoma_exp import DISCLAIMER
 ARTIFACT_DIR = "robustness_comparison"
 
 
-def multirun_run_ids(sweep_dir) -> list[str]:
+def multirun_run_ids(sweep_dir, sweeps_root=None) -> list[str]:
     """MLflow run ids of a Hydra multirun's jobs (``<sweep dir>/<job num>/checkpoints/state.json``).
 
-    ``last`` picks the newest ``<paths.output_dir>/sweeps/<date>/<time>_<model>`` folder.
+    ``last`` picks the newest ``<sweeps_root>/<date>/<time>_<model>`` folder (default root:
+    ``<paths.output_dir>/sweeps``, where `python run.py -m` writes).
     """
     from melanoma_exp.training.checkpoints import Checkpoints
 
-    folder = _newest_sweep() if str(sweep_dir) == "last" else Path(sweep_dir)
+    folder = _newest_sweep(sweeps_root) if str(sweep_dir) == "last" else Path(sweep_dir)
     jobs = sorted((d for d in folder.iterdir() if d.is_dir() and d.name.isdigit()), key=lambda d: int(d.name)) \
         if folder.is_dir() else []
     ids = []
@@ -48,10 +49,10 @@ def multirun_run_ids(sweep_dir) -> list[str]:
     return ids
 
 
-def _newest_sweep() -> Path:
+def _newest_sweep(root=None) -> Path:
     import melanoma_exp.config as config
 
-    root = Path(str(config.compose([]).paths.output_dir)) / "sweeps"
+    root = Path(root) if root else Path(str(config.compose([]).paths.output_dir)) / "sweeps"
     folders = sorted(root.glob("*/*"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
     if not folders:
         raise ValueError(f"no multirun folders under {root}")

@@ -74,6 +74,21 @@ def test_a_multirun_folder_names_its_runs(store, tmp_path):
     assert runs == [ids["plain"], ids["capture"]]
 
 
+def test_last_is_the_newest_multirun_folder(store, tmp_path):
+    import os
+
+    from melanoma_exp.clinical.robustness_cli import multirun_run_ids
+    from melanoma_exp.training.checkpoints import Checkpoints, RunState
+
+    _, ids, _ = store
+    for age, (folder, name) in enumerate([("10-00-00_b0", "plain"), ("09-00-00_b0", "capture")]):
+        checkpoints = Checkpoints(tmp_path / "sweeps" / "2026-11-26" / folder / "0")
+        checkpoints.save_state(RunState(finished=True, mlflow_run_id=ids[name]))
+        checkpoints.last.write_bytes(b"")
+        os.utime(checkpoints.dir.parent.parent, (1e9 + 100 * age, 1e9 + 100 * age))
+    assert multirun_run_ids("last", sweeps_root=tmp_path / "sweeps") == [ids["capture"]]  # modified last
+
+
 def test_a_run_without_robustness_report_is_named(store, tmp_path, capsys):
     uri, ids, _ = store
     for bad in ("sweep_trial", "no_report"):
@@ -81,6 +96,13 @@ def test_a_run_without_robustness_report_is_named(store, tmp_path, capsys):
         assert f"run {ids[bad]} has no robustness report" in capsys.readouterr().err
     assert main(["compare-robustness", "--multirun", str(tmp_path / "nowhere"), "--tracking-uri", uri]) == 1
     assert "holds no multirun jobs" in capsys.readouterr().err
+    from melanoma_exp.training.checkpoints import Checkpoints, RunState
+
+    crashed = Checkpoints(tmp_path / "sweep" / "0")
+    crashed.save_state(RunState(epoch=1, mlflow_run_id=ids["plain"]))  # killed before it finished
+    crashed.last.write_bytes(b"")
+    assert main(["compare-robustness", "--multirun", str(tmp_path / "sweep"), "--tracking-uri", uri]) == 1
+    assert f"multirun job {tmp_path / 'sweep' / '0'} has no finished, tracked run" in capsys.readouterr().err
 
 
 def test_export_adds_the_comparison_to_model_json_and_the_model_card(store, tmp_path):
