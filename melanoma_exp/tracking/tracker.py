@@ -7,6 +7,7 @@ The store defaults to SQLite + an artifact folder at absolute paths under `paths
 from __future__ import annotations
 
 import os
+import re
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ def experiment_id(client: Any, name: str, artifact_location: str | None) -> str:
     if experiment is not None:
         return experiment.experiment_id
     location = artifact_location
-    if location and "://" not in str(location):
+    if location and not re.match(r"[A-Za-z][A-Za-z0-9+.-]+:/", str(location)):  # a path, not a URI
         Path(location).mkdir(parents=True, exist_ok=True)
         location = Path(location).resolve().as_uri()
     return client.create_experiment(name, artifact_location=location)
