@@ -12,11 +12,16 @@ top-level folders' READMEs (continuation lines joined, comments stripped, pipes 
 - `make ...`: `make -n` must succeed;
 - anything else must be in `NOT_RUN_HERE` with the reason it cannot run on this machine, so a new
   kind of command in the docs has to be classified here.
+
+A `yaml` block whose first line names a config file (`# experiments/NAME.yaml`,
+`# conf/GROUP/NAME.yaml`) is an example a person is told to write: `documented_configs()` stores it in
+Hydra's ConfigStore while the commands are checked, so `+experiment=NAME` in the docs composes it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import importlib.util
@@ -161,6 +166,66 @@ def docs_commands() -> list[DocCommand]:
             for text in split_simple_commands(line):
                 commands.append(DocCommand(str(path.relative_to(ROOT)), number, text))
     return commands
+
+
+CONFIG_EXAMPLE = re.compile(r"#\s*(experiments|conf/(\w+))/(\w+)\.yaml\s*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class DocConfig:
+    file: str
+    line: int
+    group: str  # experiment, sweep, model, ...
+    name: str
+    text: str
+
+
+def yaml_blocks(markdown: str) -> Iterator[tuple[int, str]]:
+    """(line of the first line, text) of every fenced yaml block."""
+    block, start = None, 0
+    for number, raw in enumerate(markdown.splitlines(), 1):
+        stripped = raw.strip()
+        if stripped.startswith(("```", "~~~")):
+            if block is None and stripped[3:].strip().lower() in ("yaml", "yml"):
+                block, start = [], number + 1
+            elif block is not None:
+                yield start, "\n".join(block)
+                block = None
+            continue
+        if block is not None:
+            block.append(raw)
+
+
+def documented_configs() -> list[DocConfig]:
+    """The config files the docs show as examples to write (first line `# experiments/NAME.yaml`)."""
+    examples = []
+    for path in doc_files():
+        for number, text in yaml_blocks(path.read_text(encoding="utf8")):
+            match = CONFIG_EXAMPLE.fullmatch(text.lstrip().splitlines()[0].strip()) if text.strip() else None
+            if match:
+                group = "experiment" if match.group(1) == "experiments" else match.group(2)
+                examples.append(DocConfig(str(path.relative_to(ROOT)), number, group, match.group(3), text))
+    return examples
+
+
+@contextlib.contextmanager
+def stored_configs(examples: list[DocConfig]) -> Iterator[None]:
+    """Make the examples composable (`+experiment=NAME`) through Hydra's ConfigStore, then remove them."""
+    import yaml
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    for example in examples:
+        real = (experiments_dir() if example.group == "experiment" else ROOT / "conf" / example.group)
+        assert not (real / f"{example.name}.yaml").exists(), (
+            f"{example.file}:{example.line}: the example {example.name!r} is shadowed by a real file")
+        package = "_global_" if "# @package _global_" in example.text else None
+        store.store(group=example.group, name=example.name, node=yaml.safe_load(example.text), package=package)
+    try:
+        yield
+    finally:
+        for example in examples:
+            store.repo.get(example.group, {}).pop(f"{example.name}.yaml", None)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -352,6 +417,54 @@ def check_make(args: list[str]) -> None:
     assert proc.returncode == 0, f"`make -n {shlex.join(args)}` failed:\n{proc.stderr[-2000:]}"
 
 
+def assert_keys_exist(example: DocConfig) -> None:
+    """Every value the example sets names an existing key (Hydra would silently add a misspelt one)."""
+    import yaml
+
+    body = yaml.safe_load(example.text)
+    base = []
+    for entry in body.pop("defaults", []):
+        if isinstance(entry, dict):
+            base += [f"{k.removeprefix('override /')}={v}" for k, v in entry.items()]
+        elif entry != "_self_":
+            base.append(f"+{example.group}={entry}")
+    body.pop("hydra", None)  # Hydra's own node (launcher, sweeper params) is not in the job config
+    cfg = compose(base)
+    leaves = OmegaConf.to_container(OmegaConf.create(body))
+    unknown = [key for key in _leaf_keys(leaves) if OmegaConf.select(cfg, key, default="<missing>") == "<missing>"]
+    assert not unknown, f"{example.file}:{example.line}: {example.group}/{example.name} sets unknown keys {unknown}"
+
+
+def _leaf_keys(node: dict, prefix: str = "") -> Iterator[str]:
+    for key, value in node.items():
+        if isinstance(value, dict) and value:
+            yield from _leaf_keys(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
+def check_config_example(example: DocConfig) -> None:
+    """An example config composes and validates; a sweep example's search space parses and composes."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from melanoma_exp.paths import conf_dir
+    from melanoma_exp.sweep.space import parse_space
+
+    selected = [f"+{example.group}={example.name}"]
+    compose_and_validate(selected)
+    assert_keys_exist(example)
+    if example.group != "sweep":
+        return
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        sweeper = hydra_compose(config_name="config", overrides=selected, return_hydra_config=True).hydra.sweeper
+    params = OmegaConf.to_container(sweeper.params)
+    parse_space(params, OmegaConf.to_container(sweeper.get("conditions") or {}))
+    compose_and_validate(selected + [f"{key}={value}" for key, value in params.items()])
+
+
 def check_command(command: DocCommand, monkeypatch) -> None:
     """Check one documented command by its kind; fail for a program this module does not know."""
     kind, args = program_and_args(shlex.split(command.text))
@@ -368,7 +481,7 @@ def check_command(command: DocCommand, monkeypatch) -> None:
     elif kind in CLICK_PROGRAMS:
         check_click(kind, args)
     else:
-        assert kind in NOT_RUN_HERE, (
+        assert kind in NOT_RUN_HERE or Path(kind).name in NOT_RUN_HERE, (
             f"{command.file}:{command.line}: `{command.text}`: `{kind}` is not a command tests/doc_commands.py "
             "knows. Check it like the others, or add it to NOT_RUN_HERE with the reason it cannot run here.")
 

@@ -14,19 +14,23 @@ import shlex
 import pytest
 from doc_commands import (
     DocCommand,
+    DocConfig,
     check_command,
+    check_config_example,
     check_make,
     check_melanoma,
     check_module,
     check_run_py,
     docs_commands,
     documented,
+    documented_configs,
     exercised_cli,
     exercised_make,
     program_and_args,
     shell_lines,
     sources_of_the_tests,
     split_simple_commands,
+    stored_configs,
 )
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
@@ -36,6 +40,19 @@ from melanoma_exp.training.validate import ConfigError
 MAKE_TARGETS_NOT_IN_TESTS = {"test": "the test suite itself runs this file"}
 
 COMMANDS = docs_commands()
+CONFIGS = documented_configs()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _documented_config_examples():
+    """The config files the docs tell people to write exist (in Hydra's ConfigStore) during the checks."""
+    with stored_configs(CONFIGS):
+        yield
+
+
+@pytest.mark.parametrize("example", CONFIGS, ids=[f"{c.file}:{c.line}: {c.group}/{c.name}" for c in CONFIGS])
+def test_docs_config_example_composes(example: DocConfig):
+    check_config_example(example)
 
 
 def test_the_docs_have_commands_to_check():
@@ -112,6 +129,18 @@ def test_extraction_joins_continuations_strips_comments_and_splits_operators():
 def test_each_check_fails_on_a_broken_command(check, broken, error, message):
     with pytest.raises(error, match=message):
         check(broken)
+
+
+@pytest.mark.parametrize(("yaml_text", "error", "message"), [
+    ("head:\n  unitz: 3\n", AssertionError, "unknown keys \\['head.unitz'\\]"),  # silently added by Hydra
+    ("defaults:\n  - override /model: densnet201\n", MissingConfigException, "densnet201"),
+    ("unfreeze:\n  fraction: 1.5\n", ConfigError, "unfreeze.fraction"),
+])
+def test_a_broken_config_example_fails(yaml_text, error, message):
+    example = DocConfig("docs/x.md", 1, "experiment", "broken_example",
+                        "# experiments/broken_example.yaml\n# @package _global_\n" + yaml_text)
+    with stored_configs([example]), pytest.raises(error, match=message):
+        check_config_example(example)
 
 
 def test_module_check_fails_on_an_unknown_option(monkeypatch):

@@ -22,13 +22,14 @@ from melanoma_exp.config import compose
 MAKEFILE = (ROOT / "Makefile").read_text(encoding="utf8")
 
 
-def recipe(argv: list[str]) -> list[list[str]]:
-    """The commands `make ...` would run (setup is assumed done), split into words.
+def recipe(argv: list[str], setup_done: bool = True) -> list[list[str]]:
+    """The commands `make ...` would run, split into words (setup assumed done unless told otherwise).
 
     Only this Makefile's own recipe lines: a sub-make's dry run (mobile/) is left out.
     """
     assert argv[0] == "make"
-    proc = make_dry_run(["-o", ".venv/.installed", *argv[1:]])
+    assume = ["-o", ".venv/.installed"] if setup_done else ["-W", "requirements.lock"]
+    proc = make_dry_run([*assume, *argv[1:]])
     assert proc.returncode == 0, proc.stderr
     own = []
     for line in filter(str.strip, proc.stdout.splitlines()):
@@ -116,3 +117,12 @@ def test_make_lambda_image_builds_the_image_the_deploy_docs_push():
 def test_make_test_fast_skips_the_slow_tests():
     (command,) = recipe(["make", "test-fast"])
     assert command[1:3] == ["-m", "pytest"] and command[-2:] == ["-m", "not slow"]
+
+
+def test_make_setup_installs_exactly_the_lock_when_it_changes():
+    commands = recipe(["make", "setup"], setup_done=False)
+    installs = [c for c in commands if c[:4] == [".venv/bin/python", "-m", "pip", "install"]]
+    assert installs[0][-2:] == ["-r", "requirements.lock"]
+    assert installs[1][-3:] == ["--no-build-isolation", "-e", "."] and "--no-deps" in installs[1]
+    assert ["touch", ".venv/.installed"] in commands
+    assert recipe(["make", "setup"]) == [["make:", "Nothing", "to", "be", "done", "for", "setup."]]
