@@ -100,7 +100,7 @@ def _effect(reference: dict, other: dict) -> dict[str, Any]:
     for key, _ in COLUMNS:
         a, b = reference[key], other[key]
         effect[f"{key}_change"] = None if a is None or b is None else float(b - a)
-    steadier = effect["median_per_image_swing_change_pp"] < 0
+    steadier = (np.median(diff) or np.mean(diff)) < 0  # direction; the median can be 0 when most images tie
     if p_value >= ALPHA:
         effect["verdict"] = "no measurable difference in swing"
     else:
