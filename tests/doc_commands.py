@@ -8,7 +8,7 @@ top-level folders' READMEs (continuation lines joined, comments stripped, pipes 
   and validated (every value of a sweep expression such as `choice(64,128)` is composed once);
 - `melanoma ...`: parsed by the real CLI parser (`melanoma_exp.cli.build_parser`);
 - `python -m MODULE ...`: the module's own argparse parser parses the arguments (it is stopped there);
-- `mlflow ...`, `isic ...`: parsed by their click command trees;
+- `mlflow ...`: parsed by its click command tree;
 - `make ...`: `make -n` must succeed;
 - anything else must be in `NOT_RUN_HERE` with the reason it cannot run on this machine, so a new
   kind of command in the docs has to be classified here.
@@ -60,6 +60,8 @@ NOT_RUN_HERE = {
     "adb": "needs an Android device or emulator",
     "sbatch": "needs a SLURM cluster",
     "psql": "needs a PostgreSQL server",
+    "isic": "its option types query the ISIC API while parsing; the command the project runs is "
+            "checked by `melanoma data download --print-command` in tests/data/test_isic_download.py",
     "nvidia-smi": "needs an NVIDIA GPU",
     "python -c": "one-off snippets (the ImageNet weights download needs the network)",
     "pip": "installs packages from the network into the environment",
@@ -69,7 +71,7 @@ NOT_RUN_HERE = {
 }
 
 # Click command trees whose options are checked by parsing, without invoking the command.
-CLICK_PROGRAMS = {"mlflow": ("mlflow.cli", "cli"), "isic": ("isic_cli.cli", "cli")}
+CLICK_PROGRAMS = {"mlflow": ("mlflow.cli", "cli")}
 
 # Hydra's own flags for run.py (value-taking ones first).
 HYDRA_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name",

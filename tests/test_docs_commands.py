@@ -9,12 +9,14 @@ name must be run by some other test file. The last tests show that each check ca
 
 from __future__ import annotations
 
+import functools
 import shlex
 
 import pytest
 from doc_commands import (
     DocCommand,
     DocConfig,
+    check_click,
     check_command,
     check_config_example,
     check_make,
@@ -125,6 +127,7 @@ def test_extraction_joins_continuations_strips_comments_and_splits_operators():
     (check_melanoma, ["serve", "--prot", "8000"], pytest.fail.Exception, "does not parse"),
     (check_melanoma, ["data", "prepare", "data.balanse=none"], ConfigCompositionException, "balanse"),
     (check_make, ["no-such-target"], AssertionError, "No rule to make target"),
+    (functools.partial(check_click, "mlflow"), ["server", "--prot", "5000"], pytest.fail.Exception, "--prot"),
 ], ids=lambda value: value if isinstance(value, str) else None)
 def test_each_check_fails_on_a_broken_command(check, broken, error, message):
     with pytest.raises(error, match=message):
