@@ -54,6 +54,8 @@ def bundle_summary(section: dict[str, Any] | None) -> dict[str, Any] | None:
         summary["calibration"] = {"method": "temperature", "temperature": cal["temperature"],
                                   "applied_in_model": bool(cal.get("applied_in_model", True)),
                                   "test_ece_before": cal["before"]["ece"], "test_ece_after": cal["after"]["ece"]}
+        if cal.get("not_applied_reason"):  # the fitted T would have made calibration worse
+            summary["calibration"]["not_applied_reason"] = cal["not_applied_reason"]
     sub = section.get("subgroups")
     if sub:
         summary["flagged_subgroups"] = [
@@ -91,7 +93,10 @@ def model_card_lines(summary: dict[str, Any] | None) -> list[str]:
         f"specificity {_f(summary['test_specificity'])} (95% CI {ci(summary['test_specificity_ci95'])}).",
     ]
     cal = summary.get("calibration")
-    if cal:
+    if cal and cal.get("not_applied_reason"):
+        lines.append(f"- Temperature scaling was fitted but not applied: {cal['not_applied_reason']}; the "
+                     f"probabilities are the model's own (test ECE {_f(cal['test_ece_before'])}).")
+    elif cal:
         lines.append(f"- Calibrated by temperature scaling (T = {cal['temperature']:.3f}, built into the model): "
                      f"test ECE {_f(cal['test_ece_before'])} before, {_f(cal['test_ece_after'])} after.")
     if "flagged_subgroups" in summary:

@@ -89,25 +89,37 @@ def calibration_metrics(y_true, probs, n_bins: int = 10) -> dict:
 
 
 def calibrate(y_val, p_val, y_test, p_test, n_bins: int = 10, bounds: tuple[float, float] = DEFAULT_BOUNDS) -> dict:
-    """Fit T on validation and report test calibration before and after.
+    """Fit T on validation and report calibration before and after, on validation and test.
+
+    The log-loss-optimal T can still raise the binned calibration error on a small validation split
+    (typically by sharpening a weak model toward confident verdicts); such a T is not applied: the
+    model keeps its own probabilities (T = 1) and the report says why.
 
     Returns:
-        ``{"method": "temperature", "temperature": T, "at_bound": bool, "n_bins": .., "before": {...},
-        "after": {...}, "validation": {"before": {...}, "after": {...}}}`` where before/after hold
-        the *test* ECE, Brier and log-loss (``validation``: the same on the split T was fitted on);
-        ``at_bound`` says the fit hit a search limit (too little validation data, or a degenerate
-        model).
+        ``{"method": "temperature", "temperature": T applied, "fitted_temperature": T fitted,
+        "applied": bool, "not_applied_reason": str | None, "at_bound": bool, "n_bins": ..,
+        "before": {...}, "after": {...}, "validation": {"before": {...}, "after": {...}}}`` where
+        before/after hold the *test* ECE, Brier and log-loss (``validation``: the same on the split T
+        was fitted on); ``at_bound`` says the fit hit a search limit (too little validation data,
+        or a degenerate model).
     """
-    temperature = fit_temperature(y_val, p_val, bounds=bounds)
+    fitted = fit_temperature(y_val, p_val, bounds=bounds)
+    val_before = calibration_metrics(y_val, p_val, n_bins)
+    val_fitted = calibration_metrics(y_val, apply_temperature(p_val, fitted), n_bins)
+    applied = val_fitted["ece"] <= val_before["ece"] + 1e-12
+    temperature = fitted if applied else 1.0
     return {
         "method": "temperature",
         "temperature": temperature,
-        "at_bound": bool(np.isclose(temperature, bounds, rtol=1e-3).any()),
+        "fitted_temperature": fitted,
+        "applied": applied,
+        "not_applied_reason": None if applied else (
+            f"T = {fitted:.3f} raised the validation ECE ({val_before['ece']:.3f} -> {val_fitted['ece']:.3f})"),
+        "at_bound": bool(np.isclose(fitted, bounds, rtol=1e-3).any()),
         "n_bins": n_bins,
         "before": calibration_metrics(y_test, p_test, n_bins),
         "after": calibration_metrics(y_test, apply_temperature(p_test, temperature), n_bins),
-        "validation": {"before": calibration_metrics(y_val, p_val, n_bins),
-                       "after": calibration_metrics(y_val, apply_temperature(p_val, temperature), n_bins)},
+        "validation": {"before": val_before, "after": val_fitted if applied else val_before},
     }
 
 

@@ -2,9 +2,9 @@
 
 Loads the members, evaluates the ensemble against each member on the same validation/test splits
 (the members' prepared dataset, from their report.json), fits the ensemble's own temperature and
-chooses its threshold on validation like a training run does, and logs it as a new MLflow run with ``model`` and
-``report.json`` — so `melanoma register RUN_ID` / `--register`, `melanoma export` and serving treat it
-like any model. Research tool, not medical advice.
+chooses its threshold on validation like a training run does, and logs it as a new MLflow run with
+``model`` and ``report.json`` — so `melanoma register RUN_ID` / `--register`, `melanoma export` and
+serving treat it like any model. Research tool, not medical advice.
 """
 
 from __future__ import annotations
@@ -150,9 +150,10 @@ def _table(report: dict) -> str:
                  f"{op['sensitivity']:.3f}, specificity {op['specificity']:.3f}")
     if cal:
         val = cal["validation"]
-        lines.append(f"ensemble recalibrated (temperature {cal['temperature']:.3f}, in the model): ECE validation "
-                     f"{val['before']['ece']:.3f} -> {val['after']['ece']:.3f}, test {cal['before']['ece']:.3f} -> "
-                     f"{cal['after']['ece']:.3f}")
+        note = f"not applied: {cal['not_applied_reason']}" if cal.get("not_applied_reason") else "in the model"
+        lines.append(f"ensemble calibration on validation: temperature {cal['temperature']:.3f} ({note}); ECE "
+                     f"validation {val['before']['ece']:.3f} -> {val['after']['ece']:.3f}, test "
+                     f"{cal['before']['ece']:.3f} -> {cal['after']['ece']:.3f}")
     return "\n".join(lines)
 
 

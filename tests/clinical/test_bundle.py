@@ -41,6 +41,18 @@ def test_model_json_and_card_carry_the_clinical_summary():
     assert DISCLAIMER in card
 
 
+def test_card_says_when_the_fitted_temperature_was_not_applied():
+    from melanoma_exp.clinical.bundle import bundle_summary, model_card_lines
+
+    section = section_with_trailing_group()
+    section["calibration"].update(temperature=1.0, applied=False,
+                                  not_applied_reason="T = 0.500 raised the validation ECE (0.198 -> 0.382)")
+    summary = bundle_summary(section)
+    assert summary["calibration"]["temperature"] == 1.0 and "0.198 -> 0.382" in summary["calibration"]["not_applied_reason"]
+    card = "\n".join(model_card_lines(summary))
+    assert "fitted but not applied: T = 0.500 raised the validation ECE" in card and "Calibrated by" not in card
+
+
 def test_bundle_without_clinical_section_is_unchanged():
     spec = build_model_json(meta_from_report({"threshold": 0.4}), height=32, width=32)
     assert spec["clinical"] is None

@@ -105,3 +105,23 @@ def test_fold_temperature_calibrates_an_ensemble_like_a_single_model():
     raw = ensemble.predict(images, verbose=0).ravel()
     calibrated = fold_temperature(ensemble, 2.0).predict(images, verbose=0).ravel()
     np.testing.assert_allclose(calibrated, apply_temperature(raw, 2.0), atol=1e-6)
+
+
+def _weak_scores(seed: int, n: int = 30):
+    """A weak model whose scores huddle around the base rate: log-loss wants to sharpen it."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.45).astype(int)
+    return y, 0.45 + 0.04 * (2 * y - 1) + rng.normal(0, 0.03, n)
+
+
+def test_recalibration_never_raises_validation_ece():
+    cases = [_weak_scores(seed) for seed in range(5)] + [overconfident(300, seed) for seed in range(3)]
+    for y, p in cases:
+        result = calibrate(y, p, y, p)
+        assert result["validation"]["after"]["ece"] <= result["validation"]["before"]["ece"]
+    # Here the log-loss fit sharpens 2x and would nearly double the ECE: the model keeps its own scale.
+    y, p = _weak_scores(1)
+    result = calibrate(y, p, y, p)
+    assert result["fitted_temperature"] == pytest.approx(0.5, rel=1e-2) and not result["applied"]
+    assert result["temperature"] == 1.0 and result["after"] == pytest.approx(result["before"])
+    assert "raised the validation ECE" in result["not_applied_reason"]

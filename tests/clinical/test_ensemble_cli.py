@@ -52,7 +52,7 @@ def test_ensemble_is_evaluated_against_members_logged_registered_and_exported(st
                  "--bootstrap", "100", "--run-name", "two", "--tracking-uri", uri])
     out = capsys.readouterr().out
     assert code == 0 and "member 0" in out and "ensemble" in out and "not a medical device" in out
-    assert "ensemble recalibrated (temperature" in out and "threshold chosen on validation" in out
+    assert "ensemble calibration on validation: temperature" in out and "threshold chosen on validation" in out
     run, report = _ensemble_run(uri, "two")
     assert report["ensemble"]["weights"] == pytest.approx([0.25, 0.75])
     assert len(report["ensemble"]["members"]) == 2 and report["clinical"]["operating_point"]["chosen_on"] == "val"
