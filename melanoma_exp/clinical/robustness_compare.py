@@ -169,7 +169,8 @@ def effect_sentence(effect: dict) -> str:
             f"Wilcoxon p = {effect['wilcoxon_p']:.3g}); verdict flips {_change('flip_rate', effect['flip_rate_change'])}, "
             f"sensitivity {_change('sensitivity', effect['sensitivity_change'])}.")
     if effect["costs_sensitivity"]:
-        text += " The robustness comes at a cost in sensitivity (missed melanomas)."
+        text += (" Sensitivity is lower with the preset (more missed melanomas): check the per-run rows before "
+                 "adopting it.")
     return text
 
 

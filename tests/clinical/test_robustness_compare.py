@@ -60,7 +60,7 @@ def test_a_steadier_model_is_measurably_steadier_and_its_sensitivity_cost_is_cal
     assert effect["images_steadier"] > 0.9
     # centred at 140, the steadier model misses the darker malignant images
     assert effect["sensitivity_change"] < 0 and effect["costs_sensitivity"]
-    assert "cost in sensitivity" in effect_sentence(effect)
+    assert "Sensitivity is lower with the preset (more missed melanomas)" in effect_sentence(effect)
 
 
 def test_identical_models_show_no_measurable_difference():
@@ -115,6 +115,6 @@ def test_model_card_section_of_a_model_trained_with_the_preset(reports):
     assert "## Capture augmentation preset: measured effect" in card
     assert "This model trained with the capture preset on 50% of images" in card
     assert "| 0.5 (this model) | 2 |" in card and "| 0 | 2 |" in card
-    assert "cost in sensitivity" in card
+    assert "Sensitivity is lower with the preset (more missed melanomas)" in card
     assert card.index("measured effect") < card.index("## Limitations")
     assert "measured effect" not in render_model_card(spec) and card_lines(None) == []
