@@ -3,6 +3,9 @@
     python -m bench                 # all of them
     python -m bench pipeline        # only bench_pipeline.py (names without the bench_ prefix)
     python -m bench --out FILE      # write the report elsewhere (default: <project>/BENCHMARKS.md)
+
+The GPU section is never measured here: it is bench/GPU.md, written by `python -m bench.gpu_benchmark
+--out bench/GPU.md` on a GPU box and committed, copied in as it stands.
 """
 
 from __future__ import annotations
@@ -54,6 +57,13 @@ def main(argv: list[str] | None = None) -> int:
         took = time.perf_counter() - start
         print(f"--- bench_{name}: {took:.0f} s", flush=True)
         sections.append(section or f"## {name}\n\n(no report)\n")
+    gpu = BENCH_DIR / "GPU.md"  # written by bench.gpu_benchmark on a GPU box, committed as measured
+    if gpu.is_file():
+        sections.append(gpu.read_text(encoding="utf8") + "\n(Copied from bench/GPU.md: measured on the GPU "
+                        "named there, not by this run.)\n")
+    else:
+        sections.append("## GPU training throughput\n\nNot measured yet: run `python -m bench.gpu_benchmark "
+                        "--out bench/GPU.md` on a GPU box.\n")
     header = (f"# Benchmarks\n\nMeasured by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: "
               f"{machine()}.\nNumbers are from this machine only; rerun on yours.\n")
     args.out.write_text("\n".join([header, *sections]), encoding="utf8")
