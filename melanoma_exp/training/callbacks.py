@@ -57,7 +57,7 @@ class EpochRecorder(keras.callbacks.Callback):
         self.checkpoints.save_model(self.model, self.checkpoints.last)
         if improved(value, self.state.best, self.mode):
             self.state.best, self.state.best_epoch = value, epoch
-            self.checkpoints.copy_last_to_best()  # a file copy: half the cost of a second save
+            self.checkpoints.copy_last_to_best()  # a hard link (or copy), not a second save
         metrics["train/checkpoint_seconds"] = time.perf_counter() - self._started - metrics["train/epoch_seconds"]
         self.state.history[-1]["train/checkpoint_seconds"] = metrics["train/checkpoint_seconds"]
         self.checkpoints.save_state(self.state)

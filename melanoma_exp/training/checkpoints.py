@@ -60,11 +60,18 @@ class Checkpoints:
         model.save(tmp)
         os.replace(tmp, path)
 
-
     def copy_last_to_best(self) -> None:
-        """`best.keras` := `last.keras` (atomically)."""
+        """`best.keras` := `last.keras` (atomically).
+
+        A hard link where the file system allows it (no bytes copied; safe because `save_model`
+        replaces `last.keras` with a new file rather than writing into it), else a copy.
+        """
         tmp = self.best.with_name(self.best.stem + ".tmp.keras")
-        shutil.copyfile(self.last, tmp)
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(self.last, tmp)
+        except OSError:
+            shutil.copyfile(self.last, tmp)
         os.replace(tmp, self.best)
 
 
