@@ -24,7 +24,7 @@ PLOTS = (
 )
 
 
-def tracking_settings(config: Any) -> tuple[str, str, str] | None:
+def tracking_settings(config: Any) -> tuple[str, str, str | None] | None:
     """(tracking URI, experiment name, artifact location) from `config.tracking`, or None if off."""
     tracking = config.get("tracking")
     if not tracking:
@@ -33,16 +33,16 @@ def tracking_settings(config: Any) -> tuple[str, str, str] | None:
         return None
     if tracking.get("enabled", True) is False:
         return None
-    from melanoma_exp.tracking.tracker import resolve_tracking_uri
+    from melanoma_exp.tracking.tracker import artifact_location, resolve_tracking_uri
 
     name = tracking.get("experiment_name") or config.get("task_name")
-    return resolve_tracking_uri(tracking), str(name or "sweep"), str(tracking.artifact_location)
+    return resolve_tracking_uri(tracking), str(name or "sweep"), artifact_location(tracking)
 
 
 class SweepTracker:
     """The MLflow parent run of one sweep invocation and the child runs of its trials."""
 
-    def __init__(self, uri: str, experiment: str, artifact_location: str) -> None:
+    def __init__(self, uri: str, experiment: str, artifact_location: str | None) -> None:
         from mlflow.tracking import MlflowClient
 
         from melanoma_exp.tracking.tracker import experiment_id

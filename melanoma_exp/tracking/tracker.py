@@ -43,12 +43,18 @@ def experiment_id(client: Any, name: str, artifact_location: str | None) -> str:
     return client.create_experiment(name, artifact_location=location)
 
 
-def project_store() -> tuple[str, str]:
+def artifact_location(tracking: Any) -> str | None:
+    """`tracking.artifact_location` as a string, or None (MLflow's default) when unset or empty."""
+    value = tracking.get("artifact_location")
+    return None if value is None or str(value) == "" else str(value)
+
+
+def project_store() -> tuple[str, str | None]:
     """(tracking URI, artifact location) of the project's MLflow store, for commands outside a run."""
     import melanoma_exp.config as config
 
     tracking = config.compose(["tracking=mlflow"]).tracking
-    return resolve_tracking_uri(tracking), str(tracking.artifact_location)
+    return resolve_tracking_uri(tracking), artifact_location(tracking)
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, str]:
@@ -112,7 +118,7 @@ class MlflowTracker(NullTracker):
         self.run_id = None
 
     def _experiment_id(self) -> str:
-        return experiment_id(self.client, str(self.cfg.experiment_name), self.cfg.get("artifact_location"))
+        return experiment_id(self.client, str(self.cfg.experiment_name), artifact_location(self.cfg))
 
     def start(self, cfg: DictConfig, *, run_name: str, tags: dict, resume_run_id: str | None = None):
         """Start (or re-open, when resuming) the run; log the resolved config. Returns the run id."""
