@@ -29,6 +29,10 @@ def register(subparsers) -> None:
                        help="share of malignant among labelled images (default 0.45)")
     synth.add_argument("--shortcut", type=float, default=0.0,
                        help="probability of a marker sticker on malignant images (default 0)")
+    synth.add_argument("--sticker-rate", type=float, default=0.04,
+                       help="label-independent sticker chance at --shortcut 0 (default 0.04)")
+    synth.add_argument("--sticker-scale", type=float, default=1.0,
+                       help="sticker radius multiplier (default 1)")
     synth.add_argument("--masks", action="store_true", help="also write masks/<isic_id>.png (stickers)")
     synth.set_defaults(func=cmd_synth)
 
@@ -63,6 +67,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     out = generate_synthetic(args.out, n=args.n, size=args.size, seed=args.seed,
                              malignant_fraction=args.malignant_fraction, shortcut=args.shortcut,
+                             sticker_rate=args.sticker_rate, sticker_scale=args.sticker_scale,
                              masks=args.masks, progress=True)
     print(f"wrote {args.n} synthetic images + metadata.csv to {out}")
     return 0

@@ -163,8 +163,11 @@ def _draw_lesion(img: np.ndarray, lesion: Lesion, rng: np.random.Generator) -> n
     return img * (1 - alpha[..., None]) + colour * alpha[..., None]
 
 
-def _draw_nuisances(img: Image.Image, rng: np.random.Generator, sticker_prob: float):
-    """Hair, ruler marks and marker stickers; returns the sticker mask (L image)."""
+def _draw_nuisances(img: Image.Image, rng: np.random.Generator, sticker_prob: float, sticker_scale: float = 1.0):
+    """Hair, ruler marks and marker stickers; returns the sticker mask (L image).
+
+    `sticker_scale` multiplies the sticker's radius around the same centre (near the field's edge).
+    """
     w, h = img.size
     draw = ImageDraw.Draw(img)
     mask = Image.new("L", img.size, 0)
@@ -187,6 +190,7 @@ def _draw_nuisances(img: Image.Image, rng: np.random.Generator, sticker_prob: fl
         angle = rng.uniform(0, 2 * np.pi)
         cx = w / 2 + np.cos(angle) * (w / 2 - radius * 1.6)
         cy = h / 2 + np.sin(angle) * (h / 2 - radius * 1.6)
+        radius *= sticker_scale
         box = [cx - radius, cy - radius, cx + radius, cy + radius]
         draw.ellipse(box, fill=STICKER_COLOURS[rng.integers(len(STICKER_COLOURS))])
         ImageDraw.Draw(mask).ellipse(box, fill=255)
@@ -209,7 +213,10 @@ def _lighting(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return img * gain[..., None]
 
 
-def _render(lesion: Lesion, fitzpatrick: str, size: tuple[int, int], sticker_prob: float, seed: list[int]):
+def _render(
+    lesion: Lesion, fitzpatrick: str, size: tuple[int, int], sticker_prob: float, seed: list[int],
+    sticker_scale: float = 1.0,
+):
     """Render one image at `size`: returns (RGB uint8 array, sticker mask uint8 array)."""
     rng = np.random.default_rng(seed)
     w, h = size
@@ -219,7 +226,7 @@ def _render(lesion: Lesion, fitzpatrick: str, size: tuple[int, int], sticker_pro
     img = np.broadcast_to(skin, (rh, rw, 3)) * (1 + 0.04 * _smooth_noise(rng, 6, rw, rh))[..., None]
     img = _draw_lesion(img, lesion, rng)
     pil = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
-    mask = _draw_nuisances(pil, rng, sticker_prob)
+    mask = _draw_nuisances(pil, rng, sticker_prob, sticker_scale)
     img = _lighting(np.asarray(pil, np.float32), rng)
     pil = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
     if (rw, rh) != (w, h):
@@ -280,16 +287,18 @@ def plan_metadata(n: int, seed: int, malignant_fraction: float) -> tuple[list[di
     return rows, image_lesions
 
 
-def sticker_probability(diagnosis: str, shortcut: float) -> float:
-    """Chance of a marker sticker: label-independent at `shortcut=0`, mostly malignant at 1."""
+def sticker_probability(diagnosis: str, shortcut: float, sticker_rate: float = BASE_STICKER_RATE) -> float:
+    """Chance of a marker sticker: `sticker_rate` for every image at `shortcut=0` (label-independent),
+    1 on malignant and 0.02 on benign images at `shortcut=1`."""
     if diagnosis == "Malignant":
-        return max(BASE_STICKER_RATE, shortcut)
-    return BASE_STICKER_RATE * (1 - shortcut) + 0.02 * shortcut
+        return max(sticker_rate, shortcut)
+    return sticker_rate * (1 - shortcut) + 0.02 * shortcut
 
 
 def generate_synthetic(
     out_dir, n: int, size, seed: int = 0, malignant_fraction: float = 0.45,
     shortcut: float = 0.0, masks: bool = False, progress: bool = False,
+    sticker_rate: float = BASE_STICKER_RATE, sticker_scale: float = 1.0,
 ) -> Path:
     """Write `n` synthetic images and their metadata in the isic-cli layout (contract 1).
 
@@ -302,6 +311,9 @@ def generate_synthetic(
         shortcut: probability of a marker sticker on a malignant image (benign: rarely).
         masks: also write `masks/<isic_id>.png`, the sticker mask (255 = sticker).
         progress: show a progress bar.
+        sticker_rate: chance of a sticker on any image at `shortcut=0` (label-independent; default
+            0.04); at `shortcut=1` malignant images always and benign ones rarely (0.02) get one.
+        sticker_scale: sticker radius x this (default 1: 7-12 % of the short side), same centres.
 
     Returns:
         The output folder.
@@ -312,6 +324,10 @@ def generate_synthetic(
         raise ValueError(f"malignant_fraction must be in (0, 1), got {malignant_fraction}")
     if not 0 <= shortcut <= 1:
         raise ValueError(f"shortcut must be in [0, 1], got {shortcut}")
+    if not 0 <= sticker_rate <= 1:
+        raise ValueError(f"sticker_rate must be in [0, 1], got {sticker_rate}")
+    if not 0 < sticker_scale <= 4:
+        raise ValueError(f"sticker_scale must be in (0, 4], got {sticker_scale}")
     wh = parse_size(size)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -323,7 +339,7 @@ def generate_synthetic(
         row, lesion = rows[i], lesions[i]
         pixels, mask = _render(
             lesion, row["fitzpatrick_skin_type"], wh,
-            sticker_probability(row["diagnosis_1"], shortcut), [seed, 3, i],
+            sticker_probability(row["diagnosis_1"], shortcut, sticker_rate), [seed, 3, i], sticker_scale,
         )
         Image.fromarray(pixels).save(image_path(out, row["isic_id"]), quality=90)
         if masks:
@@ -374,4 +390,5 @@ def ensure_synthetic_raw(data_cfg, progress: bool = True) -> Path | None:
     return generate_synthetic(raw_dir, n=int(s["n"]), size=s["size"], seed=int(s.get("seed", 0)),
                               malignant_fraction=float(s.get("malignant_fraction", 0.45)),
                               shortcut=float(s.get("shortcut", 0.0)), masks=bool(s.get("masks", False)),
-                              progress=progress)
+                              sticker_rate=float(s.get("sticker_rate", BASE_STICKER_RATE)),
+                              sticker_scale=float(s.get("sticker_scale", 1.0)), progress=progress)

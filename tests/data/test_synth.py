@@ -111,6 +111,37 @@ def test_shortcut_puts_stickers_on_malignant_and_masks_mark_them(tmp_path):
     assert saturation[mask].mean() > saturation[~mask].mean()
 
 
+def _sticker_masks(out) -> dict[str, np.ndarray]:
+    meta = pd.read_csv(out / "metadata.csv", dtype=str)
+    return {i: np.asarray(Image.open(out / "masks" / f"{i}.png")) == 255 for i in meta["isic_id"]}
+
+
+def test_sticker_rate_puts_label_independent_stickers_at_shortcut_zero(tmp_path):
+    out = generate_synthetic(tmp_path / "r", n=120, size=32, seed=3, sticker_rate=0.5, masks=True)
+    meta = pd.read_csv(out / "metadata.csv", dtype=str).set_index("isic_id")
+    marked = {i: m.any() for i, m in _sticker_masks(out).items()}
+    share = {d: np.mean([marked[i] for i in meta.index[meta["diagnosis_1"] == d]]) for d in ("Benign", "Malignant")}
+    assert 0.3 < share["Benign"] < 0.7 and 0.3 < share["Malignant"] < 0.7
+    # at shortcut=1 the rate no longer matters: every malignant image, few benign ones
+    out1 = generate_synthetic(tmp_path / "r1", n=60, size=32, seed=3, sticker_rate=0.5, shortcut=1.0, masks=True)
+    meta1 = pd.read_csv(out1 / "metadata.csv", dtype=str).set_index("isic_id")
+    marked1 = {i: m.any() for i, m in _sticker_masks(out1).items()}
+    assert all(marked1[i] for i in meta1.index[meta1["diagnosis_1"] == "Malignant"])
+    assert np.mean([marked1[i] for i in meta1.index[meta1["diagnosis_1"] == "Benign"]]) < 0.15
+
+
+def test_sticker_scale_grows_each_sticker_around_the_same_centre(tmp_path):
+    kwargs = {"n": 24, "size": 64, "seed": 4, "shortcut": 1.0, "masks": True}
+    small = _sticker_masks(generate_synthetic(tmp_path / "x1", **kwargs))
+    large = _sticker_masks(generate_synthetic(tmp_path / "x2", sticker_scale=2.0, **kwargs))
+    assert [m.any() for m in small.values()] == [m.any() for m in large.values()]
+    pairs = [(small[i], large[i]) for i in small if small[i].any()]
+    assert pairs
+    for s, big in pairs:
+        assert big[s].all()  # the default sticker lies inside the scaled one
+        assert big.sum() > 2.5 * s.sum()  # about 4x the area, less what the image edge cuts off
+
+
 def test_cli_synth(tmp_path, capsys):
     out = tmp_path / "cli"
     assert main(["data", "synth", "--out", str(out), "--n", "6", "--size", "48x32", "--seed", "5",
@@ -119,12 +150,18 @@ def test_cli_synth(tmp_path, capsys):
     assert len(list(out.glob("ISIC_*.jpg"))) == 6 and len(list((out / "masks").glob("*.png"))) == 6
     with Image.open(next(out.glob("ISIC_*.jpg"))) as img:
         assert img.size == (48, 32)
+    every = tmp_path / "cli_stickers"
+    assert main(["data", "synth", "--out", str(every), "--n", "6", "--size", "32", "--sticker-rate", "1",
+                 "--sticker-scale", "1.5", "--masks"]) == 0
+    assert all(m.any() for m in _sticker_masks(every).values())
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"n": 0}, "--n must be >= 1"),
     ({"malignant_fraction": 1.5}, "malignant_fraction"),
     ({"shortcut": -0.1}, "shortcut"),
+    ({"sticker_rate": 1.5}, "sticker_rate"),
+    ({"sticker_scale": 0}, "sticker_scale"),
 ])
 def test_bad_arguments_are_named(tmp_path, kwargs, message):
     args = {"n": 4, "size": 32, **kwargs}
