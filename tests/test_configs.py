@@ -54,6 +54,15 @@ def test_every_experiment_composes_and_validates(name):
     validate_config(cfg)
 
 
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_sets_only_existing_keys(name):
+    """Hydra silently adds a misspelt key from a recipe file (`trainer.epoch: 5`); this catches it."""
+    from doc_commands import DocConfig, assert_keys_exist
+
+    path = experiments_dir() / f"{name}.yaml"
+    assert_keys_exist(DocConfig(str(path), 1, "experiment", name, path.read_text()))
+
+
 def test_the_required_recipes_exist():
     assert {"demo", "smoke", *THESIS} <= set(EXPERIMENTS)
 
