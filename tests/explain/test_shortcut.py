@@ -8,7 +8,7 @@ have one) to report.json. The model that could cheat must look at the stickers m
 
 Why these settings (measured, docs/training.md "Grad-CAM and the marker shortcut"): at 96 px the
 backbone's last convolutional map is 3x3, so a heatmap is coarse and a default-size sticker (3 % of
-the image) barely moves the share; stickers twice the radius (`sticker_scale=2`, ~11 % of the image)
+the image) barely moves the share; stickers twice the radius (`sticker_scale=2`, ~12 % of the image)
 make the difference measurable. `sticker_rate=0.5` gives the no-shortcut run enough stickered
 test images to measure (the default 4 % leaves none in a 78-image test split).
 """
