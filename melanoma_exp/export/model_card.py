@@ -48,6 +48,14 @@ def _data_lines(data: dict[str, Any]) -> list[str]:
     ]
 
 
+def _tta_lines(tta: dict[str, Any] | None) -> list[str]:
+    """The test-time augmentation baked into the exported files (`melanoma export --tta`), if any."""
+    if not tta:
+        return []
+    return [f"- Test-time augmentation inside the model: the average of {tta['model_calls']} views "
+            f"({', '.join(tta['transforms'])}). {tta['note']}"]
+
+
 def render_model_card(spec: dict[str, Any]) -> str:
     """Return the MODEL_CARD.md text for a model.json dict."""
     inp = spec["input"]
@@ -67,6 +75,7 @@ def render_model_card(spec: dict[str, Any]) -> str:
         f"- Output: probability of malignant; decision threshold {spec['decision_threshold']:.3f}.",
         "- Files: model.keras (reference), model.tflite (float32), model_int8.tflite "
         "(dynamic-range quantized, on-device default).",
+        *_tta_lines(spec.get("tta")),
         "",
         "## Intended use",
         spec["intended_use"],

@@ -63,6 +63,8 @@ def test_tta_bundle_of_a_flip_invariant_model_serves_the_same_probability(tmp_pa
     assert json.loads((plain / "model.json").read_text())["tta"] is None
     entry = json.loads((tta / "model.json").read_text())["tta"]
     assert entry["in_model"] is True and entry["transforms"] == TTA and entry["model_calls"] == 4
+    assert "Test-time augmentation inside the model: the average of 4 views" in (tta / "MODEL_CARD.md").read_text()
+    assert "Test-time augmentation" not in (plain / "MODEL_CARD.md").read_text()
 
 
 def test_export_cli_tta_bakes_the_serving_transforms_into_the_litert_model(mlflow_store, tmp_path, capsys):
