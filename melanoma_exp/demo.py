@@ -88,9 +88,10 @@ def step_summary(state: dict) -> dict:
         at_half = metrics_at(run_dir, state["prepared_dir"], 0.5)
         print(f"at threshold 0.5 instead: accuracy {at_half['accuracy']:.3f}, sensitivity "
               f"{at_half['sensitivity']:.3f}, specificity {at_half['specificity']:.3f}")
-    attention = (report.get("explain") or {}).get("marker_attention")
-    if attention is not None:
-        print(f"Grad-CAM share on marker stickers (shortcut check): {attention:.3f}")
+    explain = report.get("explain") or {}
+    if explain.get("marker_attention") is not None:
+        print(f"Grad-CAM share on marker stickers (shortcut check): {explain['marker_attention']:.3f}, "
+              f"{explain['marker_attention_lift']:.2f}x an even heatmap (1 = chance)")
     print(f"\ntrained in {state['train_seconds']:.0f} s; run folder: {run_dir}")
     print(f"  plots, report.json, predictions.csv, Grad-CAM: {run_dir / 'evaluation'}")
     if cfg.tracking.backend == "mlflow":

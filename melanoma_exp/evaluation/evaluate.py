@@ -84,7 +84,8 @@ def evaluate_run(model, cfg: Any, prepared_dir: Path, run_dir: Path, tracker, st
     explain = _gradcam(model, cfg, dataset, ids, y_test, prob, out, threshold)
     report["explain"] = explain
     if explain.get("marker_attention") is not None:
-        tracker.log_metrics({"explain/marker_attention": explain["marker_attention"]})
+        tracker.log_metrics({f"explain/{k}": explain[k] for k in ("marker_attention", "marker_area_share",
+                                                                 "marker_attention_lift")})
     files = [
         write_report(report, out / "report.json"),
         write_predictions(ids, prob, out / "predictions.csv"),
@@ -115,6 +116,7 @@ def _gradcam(model, cfg, dataset, ids, y_test, prob, out: Path, threshold: float
     from melanoma_exp.explain.gradcam import (
         gradcam_heatmaps,
         load_masks,
+        marker_area_share,
         marker_attention,
         pick_grid,
         save_gradcam_grid,
@@ -135,7 +137,10 @@ def _gradcam(model, cfg, dataset, ids, y_test, prob, out: Path, threshold: float
         if marked:
             heat_m = gradcam_heatmaps(model, collect_images(dataset, marked), cfg.model.name)
             value = marker_attention(heat_m, masks[marked])
-            result["marker_attention"] = None if math.isnan(value) else value
+            area = marker_area_share(masks[marked])
+            if not math.isnan(value):
+                # lift: attention over what an even heatmap would score (1 = chance, > 1 = looks at markers)
+                result.update(marker_attention=value, marker_area_share=area, marker_attention_lift=value / area)
             result["marker_images"] = len(marked)
     return result
 

@@ -87,6 +87,14 @@ def marker_attention(heatmaps: np.ndarray, masks: np.ndarray) -> float:
     return float((cams * marks).sum() / total) if total > 0 else 0.0
 
 
+def marker_area_share(masks: np.ndarray) -> float:
+    """Share of pixels that are marker, over images with a marker: what `marker_attention` scores
+    for a heatmap spread evenly over each image (so attention / area > 1 means the model looks at
+    the markers more than chance). NaN when no image has a marker."""
+    has_marker = masks.reshape(len(masks), -1).any(axis=1)
+    return float(masks[has_marker].mean()) if has_marker.any() else float("nan")
+
+
 def load_masks(raw_dir: Path, image_ids, size: int) -> np.ndarray | None:
     """Marker masks (`raw_dir/masks/<id>.png`) cropped and resized like prepare does the images.
 

@@ -25,6 +25,18 @@ def test_marker_attention_is_the_share_of_mass_on_marker_pixels():
     assert np.isnan(marker_attention(cams, np.zeros_like(masks)))
 
 
+def test_an_even_heatmap_scores_the_marker_area_share():
+    from melanoma_exp.explain.gradcam import marker_area_share
+
+    masks = np.zeros((3, 4, 4), bool)
+    masks[0, 0] = True  # 4 of 16 pixels
+    masks[1, :2, :2] = True  # 4 of 16 pixels; image 2 has no marker and is ignored
+    even = np.ones((3, 4, 4), np.float32)
+    assert marker_area_share(masks) == pytest.approx(0.25)
+    assert marker_attention(even, masks) == pytest.approx(marker_area_share(masks))  # lift 1 = chance
+    assert np.isnan(marker_area_share(np.zeros_like(masks)))
+
+
 def test_grid_mixes_right_and_wrong_of_both_classes():
     y = np.array([1, 1, 0, 0, 0, 1])
     p = np.array([0.9, 0.2, 0.1, 0.8, 0.3, 0.7])

@@ -144,6 +144,8 @@ def test_marker_attention_is_logged_when_masks_exist(smoke_run, mlflow_run):
     if explain.get("marker_images"):
         _, run = mlflow_run
         assert 0.0 <= run.data.metrics["explain/marker_attention"] <= 1.0
+        lift = run.data.metrics["explain/marker_attention"] / run.data.metrics["explain/marker_area_share"]
+        assert run.data.metrics["explain/marker_attention_lift"] == pytest.approx(lift)
     else:  # no test image of this tiny split carries a sticker: nothing to measure, nothing logged
         assert "explain/marker_attention" not in mlflow_run[1].data.metrics
 
