@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from melanoma_exp import DISCLAIMER
-from melanoma_exp.training.checkpoints import Checkpoints, RunState, copy_weights_by_path
+from melanoma_exp.training.checkpoints import Checkpoints, RunState
 from melanoma_exp.training.runtime import resolve_run_dir
 from melanoma_exp.training.validate import validate_config
 
@@ -120,15 +120,21 @@ def load_data(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-def _load_or_build(cfg: DictConfig, checkpoints: Checkpoints, state: RunState):
-    """The resumed model (with its optimizer state) or a new one; and the phase it is in."""
-    import keras
+def _load_or_build(cfg: DictConfig, checkpoints: Checkpoints, state: RunState, schedule):
+    """The resumed model (with its optimizer state) or a new one; and the phase it is in.
 
+    Resuming rebuilds the model from the config, puts it in the saved phase (trainable flags,
+    optimizer) and assigns the checkpoint's weights and optimizer state back.
+    """
     from melanoma_exp.models.build import build_model
+    from melanoma_exp.training.phases import enter_phase
 
+    model = build_model(cfg.model, cfg.head, int(cfg.data.image_size))
     if state.epoch > 0 and checkpoints.last.is_file():
-        return keras.models.load_model(checkpoints.last), state.phase
-    return build_model(cfg.model, cfg.head, int(cfg.data.image_size)), None
+        enter_phase(model, state.phase, cfg, schedule, model_phase=None)
+        checkpoints.restore(model, checkpoints.last)
+        return model, state.phase
+    return model, None
 
 
 def _train_and_evaluate(cfg, run_dir: Path, checkpoints, state: RunState, tracker, trial) -> float:
@@ -144,7 +150,7 @@ def _train_and_evaluate(cfg, run_dir: Path, checkpoints, state: RunState, tracke
     epochs = int(cfg.trainer.epochs)
     strategy = make_strategy(str(cfg.trainer.distribute))
     with strategy.scope():
-        model, model_phase = _load_or_build(cfg, checkpoints, state)
+        model, model_phase = _load_or_build(cfg, checkpoints, state, schedule)
     outcome = "done"
     while state.epoch < epochs:
         phase = max(schedule.phase_of(state.epoch), model_phase or 0)
@@ -169,9 +175,7 @@ def _train_and_evaluate(cfg, run_dir: Path, checkpoints, state: RunState, tracke
     if outcome == "nan":
         log.warning("training diverged (NaN); the objective is NaN")
     if checkpoints.best.is_file():
-        import keras
-
-        copy_weights_by_path(keras.models.load_model(checkpoints.best, compile=False), model)
+        checkpoints.restore(model, checkpoints.best, optimizer=False)
     evaluate_run(model, cfg, data["prepared"], run_dir, tracker, state)
     tracker.log_model(model)
     if cfg.tracking.get("register") and tracker.run_id:

@@ -65,7 +65,7 @@ def test_a_multirun_folder_names_its_runs(store, tmp_path):
     for num, name in enumerate(("plain", "capture")):
         checkpoints = Checkpoints(sweep / str(num))
         checkpoints.save_state(RunState(epoch=2, finished=True, mlflow_run_id=ids[name]))
-        checkpoints.last.write_bytes(b"")  # a finished run folder always holds last.keras
+        checkpoints.last.write_bytes(b"")  # a finished run folder always holds a last checkpoint
     (sweep / "multirun.yaml").write_text("{}")
     out = tmp_path / "cmp"
     assert main(["compare-robustness", "--multirun", str(sweep), "--no-log", "--out", str(out),

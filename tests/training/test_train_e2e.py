@@ -67,10 +67,14 @@ def test_unfreeze_boundary_opens_the_backbone_and_divides_the_lr(smoke_run, mlfl
     assert [v for _, v in _history(client, run, "train/phase")] == [0.0, 1.0, 1.0]
 
 
-def test_fine_tuned_checkpoint_keeps_batchnorm_frozen_and_opens_the_top_half(smoke_run):
+def test_fine_tuned_model_keeps_batchnorm_frozen_and_opens_the_top_half(smoke_run, mlflow_run):
     import keras
+    import mlflow
 
-    model = keras.models.load_model(smoke_run.run_dir / "checkpoints" / "last.keras")
+    _, run = mlflow_run
+    mlflow.set_tracking_uri(smoke_run.tracking_uri)
+    (logged,) = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
+    model = mlflow.keras.load_model(logged.model_uri)  # the resumed run's model, after fine-tuning
     layers = [lyr for lyr in model.get_layer("backbone").layers if not isinstance(lyr, keras.layers.InputLayer)]
     bn = [lyr for lyr in layers if isinstance(lyr, keras.layers.BatchNormalization)]
     assert bn and not any(lyr.trainable for lyr in bn)
