@@ -408,7 +408,10 @@ def check_click(program: str, args: list[str]) -> None:
 
 
 def make_dry_run(args: list[str]) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PWD": str(ROOT)}
+    # as if typed in a shell: under `make test` the parent make's MAKELEVEL/MAKEFLAGS would turn
+    # "make:" messages into "make[1]:" and pass its flags down
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    env["PWD"] = str(ROOT)
     args = [os.path.expandvars(a) if "$PWD" in a else a for a in args]
     return subprocess.run(["make", "-n", "--no-print-directory", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)

@@ -17,7 +17,8 @@ def test_data_config_keys(project_tmp):
     assert dict(data.split) == {"val": 0.16, "test": 0.20, "group_by": "lesion_id"}
     assert set(data.augment) == {"flip", "rotate", "zoom", "contrast", "brightness"}
     assert data.raw_dir.endswith("/synthetic/raw") and data.prepared_root.endswith("/prepared")
-    assert set(data.synth) == {"n", "size", "seed", "malignant_fraction", "shortcut", "masks"}
+    assert set(data.synth) == {"n", "size", "seed", "malignant_fraction", "shortcut", "masks", "sticker_rate",
+                               "sticker_scale"}
     isic = compose([*project_tmp, "data=isic"]).data
     assert isic.source == "isic" and isic.raw_dir.endswith("/isic/raw")
 

@@ -1,5 +1,6 @@
 """The sweep's MLflow settings: an unset artifact location stays unset (never a folder named "None")."""
 
+import pytest
 from omegaconf import OmegaConf
 
 from melanoma_exp.sweep.report import SweepTracker, tracking_settings
@@ -9,6 +10,11 @@ def _config(tmp_path, location):
     return OmegaConf.create({"tracking": {"backend": "mlflow", "experiment_name": "exp",
                                           "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
                                           "artifact_location": location}})
+
+
+@pytest.fixture(autouse=True)
+def _own_store(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # mlflow.set_tracking_uri elsewhere sets it
 
 
 def test_null_artifact_location_is_left_to_mlflow(tmp_path, monkeypatch):
