@@ -11,12 +11,12 @@ The GPU section is never measured here: it is bench/GPU.md, written by `python -
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
-import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +34,19 @@ def machine() -> str:
             f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
 
 
+def _run_isolated(name: str) -> str | None:
+    """Run `bench.bench_<name>.main([])` in a new Python process; its report section, or None if it failed."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        out = Path(tmp) / "section.md"
+        code = (f"import pathlib, bench.bench_{name} as m; "
+                f"pathlib.Path({str(out)!r}).write_text(m.main([]) or '', encoding='utf8')")
+        proc = subprocess.run([sys.executable, "-c", code], cwd=BENCH_DIR.parent, check=False)
+        if proc.returncode != 0 or not out.is_file():
+            print(f"bench_{name} failed (exit code {proc.returncode})", file=sys.stderr)
+            return None
+        return out.read_text(encoding="utf8") or f"## {name}\n\n(no report)\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -45,13 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}. Known: {', '.join(discover())}")
     sections, failed = [], []
+    load = os.getloadavg()[0]
     for name in names:
         print(f"\n=== bench_{name} ===", flush=True)
         start = time.perf_counter()
-        try:
-            section = importlib.import_module(f"bench.bench_{name}").main([])
-        except Exception:  # noqa: BLE001 - one broken benchmark must not hide the others
-            traceback.print_exc()
+        section = _run_isolated(name)  # a fresh process: no threads or state left by the previous one
+        if section is None:
             failed.append(name)
             continue
         took = time.perf_counter() - start
@@ -65,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         sections.append("## GPU training throughput\n\nNot measured yet: run `python -m bench.gpu_benchmark "
                         "--out bench/GPU.md` on a GPU box.\n")
     header = (f"# Benchmarks\n\nMeasured by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: "
-              f"{machine()}.\nNumbers are from this machine only; rerun on yours.\n")
+              f"{machine()}; load average {load:.1f} at the start. Each benchmark runs in a fresh process.\n"
+              "Numbers are from this machine only; rerun on yours.\n")
     args.out.write_text("\n".join([header, *sections]), encoding="utf8")
     print(f"\nwrote {args.out}" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
