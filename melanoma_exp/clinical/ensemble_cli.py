@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from melanoma_exp import DISCLAIMER
+from melanoma_exp.export.cli import guarded
 
 
 def _prepared_dir(reports: list[dict], override: str | None) -> Path:
@@ -170,14 +170,6 @@ def register(subparsers) -> None:
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (1000)")
     p.add_argument("--tracking-uri", default=None,
                    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or the project's store)")
-    p.set_defaults(func=_guarded)
+    p.set_defaults(func=guarded(cmd_ensemble, also=(ValueError,)))
 
 
-def _guarded(args: argparse.Namespace) -> int:
-    from melanoma_exp.export.registry import RegistryError
-
-    try:
-        return cmd_ensemble(args)
-    except (RegistryError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from melanoma_exp import DISCLAIMER
+from melanoma_exp.export.cli import guarded
 
 ARTIFACT_DIR = "robustness_comparison"
 
@@ -139,14 +140,6 @@ def register(subparsers) -> None:
     p.add_argument("--no-log", action="store_true", help="do not log the comparison to the runs in MLflow")
     p.add_argument("--tracking-uri", default=None,
                    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or the project's store)")
-    p.set_defaults(func=_guarded)
+    p.set_defaults(func=guarded(cmd_compare, also=(ValueError,)))
 
 
-def _guarded(args: argparse.Namespace) -> int:
-    from melanoma_exp.export.registry import RegistryError
-
-    try:
-        return cmd_compare(args)
-    except (RegistryError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1

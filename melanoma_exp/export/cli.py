@@ -71,15 +71,19 @@ def tta_transforms(value: str) -> list[str]:
     return ["identity", *[n for n in names if n != "identity"]]
 
 
-def _guard(func):
-    """Turn registry errors into one readable line and exit status 1."""
+def guarded(func, *, also: tuple[type[Exception], ...] = ()):
+    """Turn registry errors (and the `also` ones) into one readable line and exit status 1.
+
+    Shared by every `melanoma` command that resolves models or runs (register, promote, export,
+    ensemble, compare-robustness).
+    """
 
     def run(args: argparse.Namespace) -> int:
         from melanoma_exp.export.registry import RegistryError
 
         try:
             return func(args)
-        except RegistryError as exc:
+        except (RegistryError, *also) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
 
@@ -96,13 +100,13 @@ def register(subparsers) -> None:
     p.add_argument("--metric", default=DEFAULT_PROMOTE_METRIC,
                    help=f"run metric for --auto-promote, higher is better ({DEFAULT_PROMOTE_METRIC})")
     _tracking_arg(p)
-    p.set_defaults(func=_guard(cmd_register))
+    p.set_defaults(func=guarded(cmd_register))
 
     p = subparsers.add_parser("promote", help="point the 'champion' alias at a model version")
     p.add_argument("name", help="registered model name")
     p.add_argument("version", help="version number to promote")
     _tracking_arg(p)
-    p.set_defaults(func=_guard(cmd_promote))
+    p.set_defaults(func=guarded(cmd_promote))
 
     p = subparsers.add_parser("export", help="write the model bundle (keras, LiteRT float/int8, model.json, card)")
     p.add_argument("model", help="models:/NAME@champion, models:/NAME/VERSION, runs:/RUN_ID/model or a run id")
@@ -113,4 +117,4 @@ def register(subparsers) -> None:
                    "probability is the mean over it and these flipped/rotated copies (default hflip,vflip,rot90; "
                    "k+1 model calls per image; serving and the app need no change)")
     _tracking_arg(p)
-    p.set_defaults(func=_guard(cmd_export))
+    p.set_defaults(func=guarded(cmd_export))
