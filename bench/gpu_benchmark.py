@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> str:
 
     backend = keras.backend.backend()
     known = MODES.get(backend, ("fp32",))
-    wanted = [m for m in (args.modes.split(",") if args.modes else known)]
+    wanted = args.modes.split(",") if args.modes else list(known)
     bad = sorted(set(wanted) - set(known))
     if bad:
         parser.error(f"--modes {bad} not available on the {backend} backend; choose from {', '.join(known)}")

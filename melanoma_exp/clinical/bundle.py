@@ -144,7 +144,7 @@ def add_ood_to_bundle(bundle_dir, model, detector: dict, layer_name: str = "back
     from pathlib import Path
 
     from melanoma_exp.clinical.ood import MahalanobisOOD, ood_score_model
-    from melanoma_exp.export.bundle import convert_to_litert
+    from melanoma_exp.export.bundle import convert_to_litert, write_model_json
 
     bundle = Path(bundle_dir)
     fitted = MahalanobisOOD.from_dict(detector)
@@ -160,29 +160,19 @@ def add_ood_to_bundle(bundle_dir, model, detector: dict, layer_name: str = "back
     }
     spec = json.loads((bundle / "model.json").read_text(encoding="utf-8"))
     spec["ood"] = entry
-    tmp = bundle / "model.json.tmp"
-    tmp.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(bundle / "model.json")
+    write_model_json(bundle, spec)
     return entry
 
 
 def add_ood_from_run(bundle_dir, model, run_id: str, report: dict, *, tracking_uri: str | None = None) -> dict | None:
     """`add_ood_to_bundle` with the detector the run logged (``clinical/ood.json``), if it has one."""
-    import json
-    import tempfile
-    from pathlib import Path
-
-    import mlflow
+    from melanoma_exp.export.registry import run_json
 
     ood = (report.get("clinical") or {}).get("ood")
     if not ood:
         return None
-    with tempfile.TemporaryDirectory(prefix="ood-") as tmp:
-        try:
-            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="clinical/ood.json",
-                                                       dst_path=tmp, tracking_uri=tracking_uri)
-        except Exception:  # an older run without the file: the bundle simply has no OOD check
-            print(f"warning: run {run_id} has no clinical/ood.json; the bundle has no not-a-lesion check")
-            return None
-        detector = json.loads(Path(path).read_text(encoding="utf-8"))
+    detector = run_json(run_id, "clinical/ood.json", tracking_uri=tracking_uri)
+    if detector is None:  # an older run without the file: the bundle simply has no OOD check
+        print(f"warning: run {run_id} has no clinical/ood.json; the bundle has no not-a-lesion check")
+        return None
     return add_ood_to_bundle(bundle_dir, model, detector)

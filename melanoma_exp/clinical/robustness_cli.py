@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -84,25 +83,17 @@ def log_comparison(comparison: dict, files: dict[str, Path], run_ids: list[str],
 
 def add_comparison_from_run(bundle_dir, run_id: str, *, tracking_uri: str | None = None) -> dict | None:
     """Add the run's logged comparison (if any) to a bundle: model.json entry + MODEL_CARD.md section."""
-    import mlflow
-
     from melanoma_exp.clinical.robustness_compare import card_summary
-    from melanoma_exp.export.model_card import render_model_card
+    from melanoma_exp.export.bundle import write_model_json
+    from melanoma_exp.export.registry import run_json
 
-    with tempfile.TemporaryDirectory(prefix="comparison-") as tmp:
-        try:
-            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"{ARTIFACT_DIR}/comparison.json",
-                                                       dst_path=tmp, tracking_uri=tracking_uri)
-        except Exception:  # never compared: the bundle simply has no such section
-            return None
-        comparison = json.loads(Path(path).read_text(encoding="utf-8"))
+    comparison = run_json(run_id, f"{ARTIFACT_DIR}/comparison.json", tracking_uri=tracking_uri)
+    if comparison is None:  # never compared: the bundle simply has no such section
+        return None
     bundle = Path(bundle_dir)
     spec = json.loads((bundle / "model.json").read_text(encoding="utf-8"))
     spec["robustness_comparison"] = card_summary(comparison, run_id)
-    (bundle / "MODEL_CARD.md").write_text(render_model_card(spec), encoding="utf-8")
-    tmp_json = bundle / "model.json.tmp"
-    tmp_json.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
-    tmp_json.replace(bundle / "model.json")
+    write_model_json(bundle, spec, card=True)
     return spec["robustness_comparison"]
 
 

@@ -17,10 +17,11 @@ TRANSFORMS = ("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transp
 DEFAULT_TRANSFORMS = ("identity", "hflip", "vflip", "rot90")
 
 
-def _check(transforms: Sequence[str]) -> list[str]:
+def check_transforms(transforms: Sequence[str]) -> list[str]:
+    """The names as a list; ValueError naming the unknown ones (or none given)."""
     unknown = [t for t in transforms if t not in TRANSFORMS]
     if unknown or not transforms:
-        raise ValueError(f"Unknown TTA transform(s) {unknown or '(none given)'}. Known: {', '.join(TRANSFORMS)}")
+        raise ValueError(f"unknown transform(s) {unknown or '(none given)'}. Known: {', '.join(TRANSFORMS)}")
     return list(transforms)
 
 
@@ -43,7 +44,7 @@ def tta_predict(predict: Callable[[np.ndarray], np.ndarray], images, transforms=
     """Mean malignant probability over the transformed views; returns shape (N,)."""
     x = np.asarray(images, dtype=np.float32)
     views = [np.asarray(predict(np.ascontiguousarray(transform_numpy(x, t))), dtype=float).reshape(len(x), -1)[:, -1]
-             for t in _check(transforms)]
+             for t in check_transforms(transforms)]
     return np.mean(views, axis=0)
 
 
@@ -83,7 +84,7 @@ def tta_model(model, transforms=DEFAULT_TRANSFORMS, name: str | None = None):
     """
     import keras
 
-    transforms = _check(transforms)
+    transforms = check_transforms(transforms)
     shape = tuple(model.inputs[0].shape[1:])
     swapping = [t for t in transforms if t in SWAPPING]
     if swapping and shape[0] != shape[1]:

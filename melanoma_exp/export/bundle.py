@@ -112,7 +112,6 @@ def export_bundle(model: Any, out_dir: str | os.PathLike, *, meta: dict[str, Any
     """
     from tqdm import tqdm
 
-    from melanoma_exp.export.model_card import render_model_card
 
     out = Path(out_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -130,12 +129,22 @@ def export_bundle(model: Any, out_dir: str | os.PathLike, *, meta: dict[str, Any
         bar.update()
         (out / FILES["tflite_int8"]).write_bytes(convert_to_litert(model, quantize=True))
         bar.update()
-        (out / "MODEL_CARD.md").write_text(render_model_card(spec), encoding="utf-8")
-        tmp = out / "model.json.tmp"
-        tmp.write_text(json.dumps(spec, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-        tmp.replace(out / "model.json")
+        write_model_json(out, spec, card=True)
         bar.update()
     return out
+
+
+def write_model_json(bundle_dir: str | os.PathLike, spec: dict[str, Any], *, card: bool = False) -> None:
+    """Write a bundle's model.json atomically (a reader never sees half a file); with ``card``,
+    MODEL_CARD.md from the same spec first."""
+    from melanoma_exp.export.model_card import render_model_card
+
+    bundle = Path(bundle_dir)
+    if card:
+        (bundle / "MODEL_CARD.md").write_text(render_model_card(spec), encoding="utf-8")
+    tmp = bundle / "model.json.tmp"
+    tmp.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(bundle / "model.json")
 
 
 def tta_entry(transforms: Sequence[str]) -> dict[str, Any]:

@@ -61,13 +61,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def tta_transforms(value: str) -> list[str]:
     """``--tta hflip,vflip,rot90`` -> identity first, then those (as MELANOMA_TTA in serving)."""
-    from melanoma_exp.clinical.tta import TRANSFORMS
+    from melanoma_exp.clinical.tta import check_transforms
 
-    names = [n.strip() for n in value.split(",") if n.strip()]
-    unknown = [n for n in names if n not in TRANSFORMS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown transform(s) {unknown or '(none given)'}; "
-                                         f"known: {', '.join(TRANSFORMS)}")
+    try:
+        names = check_transforms([n.strip() for n in value.split(",") if n.strip()])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return ["identity", *[n for n in names if n != "identity"]]
 
 

@@ -168,18 +168,26 @@ def resolve_model(ref: str, *, tracking_uri: str | None = None) -> ResolvedModel
     raise RegistryError(f"{ref!r} is not a model URI or run id (models:/NAME@champion, runs:/ID/model, ID)")
 
 
-def load_report(run_id: str, *, tracking_uri: str | None = None) -> dict[str, Any]:
-    """The run's ``report.json`` (empty dict, with a warning, if the run has none)."""
+def run_json(run_id: str, artifact_path: str, *, tracking_uri: str | None = None) -> Any | None:
+    """A JSON artifact of a run, parsed; None when the run has no such file."""
     import mlflow
 
-    with tempfile.TemporaryDirectory(prefix="report-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="artifact-") as tmp:
         try:
-            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="report.json",
+            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path,
                                                        dst_path=tmp, tracking_uri=tracking_uri)
-        except Exception:
-            print(f"warning: run {run_id} has no report.json; model.json will lack test metrics")
-            return {}
+        except Exception:  # MLflow raises several types for a missing artifact
+            return None
         return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def load_report(run_id: str, *, tracking_uri: str | None = None) -> dict[str, Any]:
+    """The run's ``report.json`` (empty dict, with a warning, if the run has none)."""
+    report = run_json(run_id, "report.json", tracking_uri=tracking_uri)
+    if report is None:
+        print(f"warning: run {run_id} has no report.json; model.json will lack test metrics")
+        return {}
+    return report
 
 
 def export_model(ref: str, out_dir: str | Path, *, tracking_uri: str | None = None,
