@@ -115,8 +115,15 @@ def test_make_lambda_image_builds_the_image_the_deploy_docs_push():
 
 
 def test_make_test_fast_skips_the_slow_tests():
-    (command,) = recipe(["make", "test-fast"])
+    check_tools, command = recipe(["make", "test-fast"])
+    assert check_tools == ["bash", ".ci/system-deps.sh"]
     assert command[1:3] == ["-m", "pytest"] and command[-2:] == ["-m", "not slow"]
+
+
+def test_make_test_checks_the_system_tools_first_and_ends_with_the_durations_table():
+    check_tools, command = recipe(["make", "test"])
+    assert check_tools == ["bash", ".ci/system-deps.sh"]
+    assert command[1:3] == ["-m", "pytest"] and any(w.startswith("--durations=") for w in command)
 
 
 def test_make_setup_installs_exactly_the_lock_when_it_changes():
@@ -125,4 +132,13 @@ def test_make_setup_installs_exactly_the_lock_when_it_changes():
     assert installs[0][-2:] == ["-r", "requirements.lock"]
     assert installs[1][-3:] == ["--no-build-isolation", "-e", "."] and "--no-deps" in installs[1]
     assert ["touch", ".venv/.installed"] in commands
+    assert ["bash", ".ci/system-deps.sh", "--warn"] in commands  # says what the tests will need, never fails
     assert recipe(["make", "setup"]) == [["make:", "Nothing", "to", "be", "done", "for", "setup."]]
+
+
+def test_make_lint_checks_every_python_folder_and_ci_runs_it_before_the_tests():
+    (command,) = recipe(["make", "lint"])
+    assert command[0] == ".venv/bin/ruff" and command[1] == "check"
+    assert set(command[2:]) == {"melanoma_exp", "hydra_plugins", "serving", "tests", "bench", "run.py"}
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert ci.index("make lint") < ci.index("make test")
