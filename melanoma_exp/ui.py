@@ -6,7 +6,8 @@
 The stores default to the ones the config writes to (`tracking.tracking_uri`,
 `tracking.artifact_location`, `sweep.storage` of conf/sweep/optuna.yaml); both servers run from
 this environment, so the dashboard reads the study with the sweeper's own Optuna version.
-Ctrl-C stops both.
+Ctrl-C, SIGTERM or SIGHUP stops both and every process they started. A new Optuna store is
+initialised first, so the dashboard also starts before the first sweep.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from pathlib import Path
 
 HOST = "127.0.0.1"
@@ -51,58 +54,131 @@ def _ensure_sqlite_parent(url: str) -> None:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _stop(procs: list[subprocess.Popen]) -> None:
-    """Terminate each server's whole process group (MLflow forks uvicorn workers)."""
+def _init_optuna_storage(url: str) -> None:
+    """Create the study tables when the store is new: optuna-dashboard only reads an existing schema
+    (on an empty SQLite file it dies with `no such table: version_info`), so `melanoma ui` works
+    before the first sweep too."""
+    if "://" not in url or url.startswith(("http://", "https://")):
+        return  # a journal file or a remote dashboard: nothing to initialise here
+    import optuna
+
+    optuna.storages.RDBStorage(url).remove_session()
+
+
+class _Child:
+    """A server started in its own process group; its output is echoed with a prefix and its last
+    lines are kept, so a server that dies is reported with its own words."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str]):
+        self.name = name
+        self.tail: deque[str] = deque(maxlen=25)
+        self.proc = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, errors="replace")
+        self._reader = threading.Thread(target=self._echo, daemon=True)
+        self._reader.start()
+
+    def _echo(self) -> None:
+        for line in self.proc.stdout:
+            self.tail.append(line.rstrip())
+            print(f"[{self.name}] {line}", end="", flush=True)
+
+    def failure(self) -> str:
+        """What to tell the user once the server has exited on its own."""
+        self._reader.join(timeout=2)
+        lines = "\n  ".join(self.tail) or "(no output)"
+        return f"{self.name} exited with code {self.proc.returncode}; its last output:\n  {lines}"
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc), including those that left its process group."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _signal(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _stop(children: list[_Child]) -> None:
+    """Stop every server and everything it started (MLflow forks uvicorn and job workers)."""
+    procs = [c.proc for c in children]
+    family = [pid for p in procs if p.poll() is None for pid in (p.pid, *_descendants(p.pid))]
     for proc in procs:
         if proc.poll() is None:
             try:
                 os.killpg(proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+    _signal(family, signal.SIGTERM)
     deadline = time.monotonic() + 15
     for proc in procs:
         try:
             proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            pass
+    _signal(family, signal.SIGKILL)  # whatever ignored SIGTERM
+    for proc in procs:
+        proc.wait()
+
+
+def _stop_on(*signals: int) -> None:
+    """Turn SIGTERM/SIGHUP (a service manager, `kill`, a closed terminal) into the Ctrl-C path."""
+    def handler(signum, _frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for sig in signals:
+        signal.signal(sig, handler)
 
 
 def run_ui(args) -> int:
-    """Start both servers, print their URLs, wait for Ctrl-C (or for one to die), stop both."""
+    """Start both servers, print their URLs, wait for Ctrl-C/SIGTERM/SIGHUP (or for one to die),
+    stop both and everything they started."""
     from melanoma_exp import DISCLAIMER
 
+    _stop_on(signal.SIGTERM, signal.SIGHUP)
     uri, artifacts, storage = default_stores()
     uri, artifacts, storage = args.tracking_uri or uri, args.artifacts or artifacts, args.storage or storage
     for url in (uri, storage):
         _ensure_sqlite_parent(url)
-    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
-    procs: list[subprocess.Popen] = []
-    names = []
-    if uri.startswith(("http://", "https://")):
-        print(f"MLflow:  {uri} (a remote tracking server; not started here)")
-    else:
-        Path(artifacts).mkdir(parents=True, exist_ok=True)
-        procs.append(subprocess.Popen(_mlflow_command(uri, artifacts, args.mlflow_port), env=env,
-                                      start_new_session=True))
-        names.append("MLflow UI")
-        print(f"MLflow UI:        http://{HOST}:{args.mlflow_port}  ({uri}; pid {procs[-1].pid})")
-    procs.append(subprocess.Popen(_dashboard_command(storage, args.optuna_port), env=env,
-                                  start_new_session=True))
-    names.append("optuna-dashboard")
-    print(f"optuna-dashboard: http://{HOST}:{args.optuna_port}  ({storage}; pid {procs[-1].pid})")
-    print("Ctrl-C stops both. " + DISCLAIMER, flush=True)
+    _init_optuna_storage(storage)
+    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true", PYTHONUNBUFFERED="1")
+    children: list[_Child] = []
     try:
-        while all(proc.poll() is None for proc in procs):
+        if uri.startswith(("http://", "https://")):
+            print(f"MLflow:  {uri} (a remote tracking server; not started here)")
+        else:
+            Path(artifacts).mkdir(parents=True, exist_ok=True)
+            children.append(_Child("mlflow", _mlflow_command(uri, artifacts, args.mlflow_port), env))
+            print(f"MLflow UI:        http://{HOST}:{args.mlflow_port}  ({uri}; pid {children[-1].proc.pid})")
+        children.append(_Child("optuna-dashboard", _dashboard_command(storage, args.optuna_port), env))
+        print(f"optuna-dashboard: http://{HOST}:{args.optuna_port}  ({storage}; pid {children[-1].proc.pid})")
+        print("Ctrl-C stops both. " + DISCLAIMER, flush=True)
+        while all(c.proc.poll() is None for c in children):
             time.sleep(0.5)
-        dead = next(n for n, p in zip(names, procs, strict=True) if p.poll() is not None)
-        print(f"{dead} exited (is its port already in use?); stopping the other", file=sys.stderr)
+        dead = next(c for c in children if c.proc.poll() is not None)
+        print(dead.failure() + "\nstopping the other server", file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:
         print("stopping MLflow UI and optuna-dashboard", flush=True)
         return 0
     finally:
-        _stop(procs)
+        _stop(children)
 
 
 def register(subparsers) -> None:
