@@ -41,3 +41,34 @@ def test_typo_lists_the_recipes(tiny_project):
     message = str(err.value)
     assert "experiment/fsat" in message
     assert err.value.options == ["fast", "slow"]
+
+
+def test_a_sweeps_best_recipe_is_found_under_outputs_and_the_source_tree_stays_clean(tmp_path, monkeypatch):
+    """The project's real conf/: sweeps write best_<study>.yaml to outputs/experiments (not into
+    experiments/), that folder is on the search path, and the printed command finds the file."""
+    import shutil
+
+    from melanoma_exp.config import compose as project_compose
+    from melanoma_exp.paths import project_root
+    from melanoma_exp.sweep.report import retrain_command
+
+    for folder in ("conf", "experiments"):
+        shutil.copytree(project_root() / folder, tmp_path / folder)
+    monkeypatch.setenv("MELANOMA_ROOT", str(tmp_path))
+    cfg = project_compose(["+sweep=optuna"])
+    best_dir = cfg.sweep.best_experiment_dir
+    assert best_dir == str(tmp_path / "outputs" / "experiments")
+    best = tmp_path / "outputs" / "experiments" / "best_toy.yaml"
+    best.parent.mkdir(parents=True)
+    best.write_text("# @package _global_\ndefaults:\n  - /experiment/smoke\n  - _self_\nhead:\n  units: 17\n")
+    assert retrain_command(best) == "python run.py +experiment=best_toy"
+    assert project_compose(["+experiment=best_toy"]).head.units == 17
+
+    elsewhere = tmp_path / "mine" / "best_toy.yaml"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text(best.read_text().replace("17", "19"))
+    best.unlink()
+    command = retrain_command(elsewhere)
+    searchpath = command.split("'")[1]
+    assert project_compose(["+experiment=best_toy", searchpath]).head.units == 19
+    GlobalHydra.instance().clear()

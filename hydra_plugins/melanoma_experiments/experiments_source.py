@@ -2,8 +2,10 @@
 
 The design card keeps complete recipes in `experiments/NAME.yaml` at the top of the repo, while Hydra
 looks a group up as `<search path>/<group>/NAME.yaml`. `conf/config.yaml` therefore adds
-`experiments://experiments` to `hydra.searchpath`; this config source maps the group `experiment`
-onto that folder, so `python run.py +experiment=demo` reads `experiments/demo.yaml`.
+`experiments://experiments` (and `experiments://outputs/experiments`, where sweeps write their
+best_<study>.yaml) to `hydra.searchpath`; this config source maps the group `experiment` onto such a
+folder, so `python run.py +experiment=demo` reads `experiments/demo.yaml`. A folder that does not
+exist yet is an empty group.
 A relative path is taken from the project root, never from the process cwd.
 """
 
@@ -60,6 +62,8 @@ class ExperimentsConfigSource(FileConfigSource):
         if self._strip(config_path) != "" or results_filter == ObjectType.GROUP:
             return []  # recipes are flat files: no sub-groups
         folder = self.path.split("://", 1)[-1]
+        if not os.path.isdir(folder):
+            return []
         return sorted(
             name[: -len(".yaml")] for name in os.listdir(folder) if name.endswith(".yaml")
         )

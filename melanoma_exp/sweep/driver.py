@@ -282,7 +282,7 @@ def _summary_line(
 ) -> str:
     """The closing lines a person reads: counts, best trial, recipe, disclaimer."""
     from melanoma_exp import DISCLAIMER
-    from melanoma_exp.sweep.report import best_trial
+    from melanoma_exp.sweep.report import best_trial, retrain_command
 
     now = progress(study)
     text = (f"[sweep] study {study.study_name!r}: {now.done}/{n_trials} trials "
@@ -291,7 +291,7 @@ def _summary_line(
     if best is not None:
         text += f"; best {metric} = {best.value:.4f} (trial {best.number})"
     if best_file is not None:
-        text += f"\n[sweep] retrain the best trial: python run.py +experiment={best_file.stem}  ({best_file})"
+        text += f"\n[sweep] retrain the best trial: {retrain_command(best_file)}  ({best_file})"
     if best_run is not None:
         text += f"\n[sweep] register its model: melanoma register {best_run}"
     return text + "\n" + DISCLAIMER

@@ -232,12 +232,30 @@ def write_best_experiment(
     header = (
         "# @package _global_\n"
         f"# Best trial {best.number} of Optuna study {study.study_name!r}: {metric} = {best.value:.6g}.\n"
-        f"# Written by the sweeper; retrain it with: python run.py +experiment={name}\n"
+        f"# Written by the sweeper; retrain it with: {retrain_command(out_dir / f'{name}.yaml')}\n"
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.yaml"
     path.write_text(header + yaml.safe_dump({"defaults": defaults, **body}, sort_keys=False))
     return path
+
+
+def retrain_command(best_file: Path) -> str:
+    """`python run.py +experiment=best_<study>`, naming the folder when it is not on the search path.
+
+    The searched folders are the `experiments://` entries of conf/config.yaml's `hydra.searchpath`
+    (relative to the project root, like the config source that reads them).
+    """
+    from melanoma_exp.paths import conf_dir, project_root
+
+    entries = [str(e) for e in OmegaConf.load(conf_dir() / "config.yaml").hydra.searchpath
+               if str(e).startswith("experiments://")]
+    searched = {(project_root() / e.removeprefix("experiments://")).resolve() for e in entries}
+    command = f"python run.py +experiment={best_file.stem}"
+    if best_file.parent.resolve() in searched:
+        return command
+    paths = ",".join([*entries, f"experiments://{best_file.parent.resolve()}"])
+    return f"{command} 'hydra.searchpath=[{paths}]'"
 
 
 def _is_sweep_machinery(override: str) -> bool:
