@@ -9,6 +9,8 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 MLFLOW_PORT ?= 5000
+# pytest-xdist processes for `make test`/`make test-fast`; whole files go to one worker (module fixtures)
+TEST_WORKERS ?= 2
 OPTUNA_PORT ?= 8080
 
 export MLFLOW_DISABLE_TELEMETRY := true
@@ -16,7 +18,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-fast lint data ui serve bench mobile-test lambda-image lock clean
+.PHONY: help setup system-deps demo test test-fast lint data ui serve bench mobile-test lambda-image lock clean
 
 help:  ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -29,15 +31,19 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 	@echo "set up: $(VENV) matches requirements.lock"
+	@bash .ci/system-deps.sh --warn
+
+system-deps:  ## check the system tools the tests use (Chromium, JDK, JUnit, aapt2, PostgreSQL, npm); install them as root
+	@bash .ci/system-deps.sh
 
 demo: setup  ## synthetic data -> prepare -> train the demo model -> summary (minutes on 2 CPU cores)
 	$(PY) -m melanoma_exp.demo
 
-test: setup  ## the whole test suite, slow end-to-end tests included
-	$(PY) -m pytest -p no:cacheprovider
+test: setup system-deps  ## the whole test suite, slow end-to-end tests included; ends with the slowest tests
+	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=25
 
-test-fast: setup  ## quick iteration: everything not marked slow
-	$(PY) -m pytest -p no:cacheprovider -m "not slow"
+test-fast: setup system-deps  ## quick iteration: everything not marked slow
+	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 lint: setup  ## ruff
 	$(VENV)/bin/ruff check melanoma_exp hydra_plugins serving tests bench run.py

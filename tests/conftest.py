@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,45 @@ def project_tmp(tmp_path) -> list[str]:
     data_dir.mkdir()
     output_dir.mkdir()
     return [f"paths.data_dir={data_dir}", f"paths.output_dir={output_dir}"]
+
+
+# --- Tests never write into the checkout -------------------------------------------------------------
+# Everything a test makes lives under tmp_path. At the end of the session every file of the checkout
+# that was created or changed while the suite ran is listed and the run fails. Left out: the
+# environment, git's own folder, and mobile/'s build folders (the Kotlin suite's Makefile outputs).
+# Editing sources while the suite runs trips it too: set MELANOMA_EDITING_WHILE_TESTING=1 then.
+_CHECKOUT = Path(__file__).resolve().parents[1]
+_NOT_WATCHED = {".venv", ".git", "__pycache__", ".pytest_cache", ".ruff_cache", "node_modules"}
+_NOT_WATCHED_PATHS = {_CHECKOUT / "mobile" / "build"}
+
+
+def _written_since(start: float) -> list[str]:
+    found = []
+    for folder, dirs, files in os.walk(_CHECKOUT):
+        here = Path(folder)
+        dirs[:] = [d for d in dirs if d not in _NOT_WATCHED and here / d not in _NOT_WATCHED_PATHS
+                   and not d.endswith(".egg-info")]
+        for name in [*files, *dirs]:
+            path = here / name
+            try:
+                if path.lstat().st_mtime > start:
+                    found.append(str(path.relative_to(_CHECKOUT)))
+            except FileNotFoundError:
+                pass
+    return sorted(found)
+
+
+def pytest_sessionstart(session):
+    session.config._checkout_clock = time.time()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if hasattr(session.config, "workerinput"):  # an xdist worker: the controller checks once
+        return
+    start = getattr(session.config, "_checkout_clock", None)
+    if start is None or os.environ.get("MELANOMA_EDITING_WHILE_TESTING"):
+        return
+    written = _written_since(start)
+    if written:
+        print("\nERROR: tests wrote into the checkout (use tmp_path):\n  " + "\n  ".join(written[:30]))
+        session.exitstatus = 1

@@ -170,7 +170,7 @@ def test_run_py_typo_in_a_group_lists_the_choices():
     assert "densenet201" in result.stderr and "efficientnetv2b3" in result.stderr
 
 
-def test_run_py_invalid_value_exits_with_the_key_in_the_message():
-    result = _run("run.py", "unfreeze.fraction=1.5", "tracking=none")
+def test_run_py_invalid_value_exits_with_the_key_in_the_message(tmp_path):
+    result = _run("run.py", "unfreeze.fraction=1.5", "tracking=none", f"paths.output_dir={tmp_path}")
     assert result.returncode != 0
     assert "unfreeze.fraction=1.5: must be <= 1" in result.stderr

@@ -40,8 +40,9 @@ def test_fold_datasets_keep_groups_whole_and_pixels_intact(prepared_small, tmp_p
     np.testing.assert_array_equal(fold_images[0], base_images[base_ids[source].index(ids[0])])
 
 
-def test_run_py_dispatches_cv_and_rejects_one_fold():
-    out = subprocess.run([sys.executable, "run.py", "+cv=kfold", "cv.folds=1", "tracking=none"],
+def test_run_py_dispatches_cv_and_rejects_one_fold(tmp_path):
+    out = subprocess.run([sys.executable, "run.py", "+cv=kfold", "cv.folds=1", "tracking=none",
+                          f"paths.output_dir={tmp_path}"],
                          cwd=project_root(), capture_output=True, text=True, timeout=300)
     assert out.returncode != 0 and "cv.folds must be >= 2, got 1" in out.stderr + out.stdout
 
@@ -59,6 +60,7 @@ def test_cv_checks_every_setting_before_any_data_work(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # two real folds, ~3 minutes on 2 free cores
 def test_two_fold_cv_nests_runs_and_reports_mean_and_std(synthetic_raw, prepared_small, tmp_path, monkeypatch):
     import mlflow
 

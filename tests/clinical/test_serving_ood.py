@@ -3,9 +3,9 @@
 
 import io
 import json
+import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -14,6 +14,9 @@ from PIL import Image
 from melanoma_exp.paths import project_root
 
 from .tiny_models import nested_classifier
+
+sys.path.insert(0, str(project_root() / "tests" / "serving"))
+from serving_helpers import free_port, wait_http  # noqa: E402
 
 
 def _png(array) -> bytes:
@@ -68,19 +71,13 @@ def test_http_answer_carries_the_issue_and_old_bundles_still_serve(bundle, tmp_p
     import httpx
 
     folder = bundle[0]
-    port = 8700 + (int(time.time()) % 200)
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "serving.app:create_app", "--factory",
                              "--host", "127.0.0.1", "--port", str(port)], cwd=project_root(),
-                            env={**__import__("os").environ, "MELANOMA_BUNDLE": str(folder)},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            env={**os.environ, "MELANOMA_BUNDLE": str(folder)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_http(f"http://127.0.0.1:{port}/health", timeout=60, proc=proc)  # fails loudly if never ready
         noise = np.random.default_rng(1).uniform(0, 255, (400, 400, 3))
         r = httpx.post(f"http://127.0.0.1:{port}/v1/predict", content=_png(noise),
                        headers={"Content-Type": "image/png"}, timeout=30)

@@ -20,7 +20,7 @@ import json
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # two real training runs at 96 px
 
 IMAGE_SIZE = 96
 SEED = 0

@@ -128,7 +128,7 @@ def test_serving_never_imports_tensorflow(tiny_bundle):
             "bad = [m for m in ('tensorflow', 'keras', 'melanoma_exp', 'mlflow') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     env = {"MELANOMA_BUNDLE": str(tiny_bundle), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -141,6 +141,6 @@ def test_heic_without_decoder_is_a_clear_415(tmp_path):
             "assert not HEIF_AVAILABLE\n"
             f"try:\n    decode_image(open({str(heic)!r}, 'rb').read(), min_side=64, max_pixels=10**8)\n"
             "except ApiError as e:\n    print(e.status, e.code, e.message)\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("415 unsupported_image_format HEIC images are not supported")

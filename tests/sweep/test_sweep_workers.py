@@ -5,10 +5,25 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 import uuid
 
+import pytest
+
 from .helpers import finished_by, load, run_toy, start_toy, states, wait_for_running
+
+
+def stopped(worker, log, timeout: float) -> int:
+    """The worker's exit code; if it is still running after ``timeout``, fail with its stacks and log."""
+    try:
+        return worker.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        worker.send_signal(signal.SIGUSR1)  # faulthandler in toy_app.py prints every thread's stack
+        time.sleep(2)
+        worker.kill()
+        worker.wait()
+        pytest.fail(f"the worker did not stop within {timeout} s:\n{log.read_text()[-6000:]}")
 
 
 def test_killed_worker_trial_is_failed_requeued_and_rerun(tmp_path):
@@ -42,7 +57,7 @@ def test_ctrl_c_leaves_the_study_consistent_and_a_rerun_resumes(tmp_path):
     while not list(tmp_path.glob("sweeps/toy/*/trial_1/.hydra")) and time.monotonic() < deadline:
         time.sleep(0.2)  # interrupt inside the job, not while Hydra composes its config
     worker.send_signal(signal.SIGINT)
-    assert worker.wait(timeout=60) != 0
+    assert stopped(worker, tmp_path / "worker.log", timeout=120) != 0
     study = load(tmp_path)
     assert "RUNNING" not in states(study)
     interrupted = next(t for t in study.trials if t.number == 1)
@@ -57,11 +72,12 @@ def test_ctrl_c_leaves_the_study_consistent_and_a_rerun_resumes(tmp_path):
 
 
 def _two_workers(out, storage=None, study="toy", n_trials=6):
-    args = (f"sweep.n_trials={n_trials}", "sweep.pruner.name=none", "+toy.sleep_s=0.4")  # ~10 s of work: both workers get some
+    # Every trial waits until both worker processes have started one: neither can run the study alone.
+    args = (f"sweep.n_trials={n_trials}", "sweep.pruner.name=none", f"+toy.barrier_dir={out}/barrier")
     workers = [start_toy(out, *args, storage=storage, study=study, log_name=f"worker{i}")
                for i in range(2)]
     for worker in workers:
-        assert worker.wait(timeout=180) == 0, (out / "worker0.log").read_text()[-3000:]
+        assert worker.wait(timeout=240) == 0, (out / "worker0.log").read_text()[-3000:]
     done = [finished_by((out / f"worker{i}.log").read_text()) for i in range(2)]
     return load(out, study, storage), done
 
