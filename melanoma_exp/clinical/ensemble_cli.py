@@ -114,7 +114,8 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     report = build_report(**{k: report[k] for k in ("model", "data", "threshold", "test", "baseline")},
                           monitor={"name": None, "value": None, "epoch": None},
                           extra={"clinical": report["clinical"], "ensemble": report["ensemble"]})
-    experiment = experiment_id(mlflow.MlflowClient(tracking_uri=uri), args.experiment, project_store()[1])
+    artifacts = args.artifacts or project_store()[1]
+    experiment = experiment_id(mlflow.MlflowClient(tracking_uri=uri), args.experiment, artifacts)
     with mlflow.start_run(experiment_id=experiment, run_name=args.run_name,
                           tags={"ensemble.members": ", ".join(args.models), "disclaimer": DISCLAIMER}) as run:
         mlflow.log_params({"ensemble.size": len(members), "ensemble.weights": report["ensemble"]["weights"]})
@@ -170,6 +171,8 @@ def register(subparsers) -> None:
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (1000)")
     p.add_argument("--tracking-uri", default=None,
                    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or the project's store)")
+    p.add_argument("--artifacts", default=None,
+                   help="artifact location of a new --experiment (default: tracking.artifact_location)")
     p.set_defaults(func=guarded(cmd_ensemble, also=(ValueError,)))
 
 

@@ -49,7 +49,8 @@ def test_ensemble_is_evaluated_against_members_logged_registered_and_exported(st
 
     uri, (a, b), _ = store
     code = main(["ensemble", a, f"runs:/{b}/model", "--weights", "1", "3", "--register", "ens",
-                 "--bootstrap", "100", "--run-name", "two", "--tracking-uri", uri])
+                 "--bootstrap", "100", "--run-name", "two", "--tracking-uri", uri,
+                 "--artifacts", str(store[2] / "ensemble-artifacts")])
     out = capsys.readouterr().out
     assert code == 0 and "member 0" in out and "ensemble" in out and "not a medical device" in out
     assert "ensemble calibration on validation: temperature" in out and "threshold chosen on validation" in out
@@ -70,7 +71,8 @@ def test_ensemble_is_evaluated_against_members_logged_registered_and_exported(st
 
 def test_ensemble_of_a_model_with_itself_scores_like_the_model(store, capsys):
     uri, (a, _), _ = store
-    assert main(["ensemble", a, a, "--bootstrap", "100", "--run-name", "self", "--tracking-uri", uri]) == 0
+    assert main(["ensemble", a, a, "--bootstrap", "100", "--run-name", "self", "--tracking-uri", uri,
+                 "--artifacts", str(store[2] / "ensemble-artifacts")]) == 0
     _, report = _ensemble_run(uri, "self")
     members = report["ensemble"]["members"]
     assert report["test"]["auc"] == pytest.approx(members[0]["auc"]) == pytest.approx(members[1]["auc"])
