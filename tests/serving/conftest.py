@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -52,3 +53,65 @@ def make_client(tiny_bundle):
 def client(make_client):
     """The default app: no API key, no CORS, 15 MB body limit."""
     return make_client()
+
+
+# Headless Chromium for the browser-page tests, driven by Selenium through Debian's chromedriver.
+CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage"]
+BROWSER_WAIT_S = 60  # every wait on the page is bounded by this (Selenium's own HTTP calls by 120 s)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """A Selenium ``webdriver.Chrome`` on headless Chromium with a fresh profile under ``tmp_path``.
+
+    Uses the ``chromium`` and ``chromedriver`` found on PATH (Selenium Manager never runs, so nothing
+    is downloaded); fails (not skips) with the install command when either is missing.
+    """
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    tools = {name: shutil.which(name) for name in ("chromium", "chromedriver")}
+    missing = [name for name, path in tools.items() if path is None]
+    if missing:
+        pytest.fail(f"{' and '.join(missing)} not found on PATH: the browser tests need Debian's Chromium and "
+                    "its chromedriver; install them with `apt-get install chromium chromium-driver` "
+                    "(or run `bash .ci/system-deps.sh` as root)", pytrace=False)
+    options = Options()
+    options.binary_location = tools["chromium"]
+    for flag in [*CHROME_FLAGS, f"--user-data-dir={tmp_path / 'chrome-profile'}"]:
+        options.add_argument(flag)
+    service = Service(executable_path=tools["chromedriver"], log_output=str(tmp_path / "chromedriver.log"))
+    driver = webdriver.Chrome(options=options, service=service)
+    try:
+        driver.set_page_load_timeout(BROWSER_WAIT_S)
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def page_wait(browser):
+    """``WebDriverWait(browser, 60)``: use ``page_wait.until(expected_conditions...)``."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, BROWSER_WAIT_S)
+
+
+@pytest.fixture
+def wait_text(browser, page_wait):
+    """``wait_text(css)``: the element's visible text once it is non-empty (waits up to 60 s); on
+    timeout fails with what the page's ``#error`` box says."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+
+    def wait(css: str) -> str:
+        try:
+            return page_wait.until(lambda driver: driver.find_element(By.CSS_SELECTOR, css).text)
+        except TimeoutException:
+            error = browser.find_element(By.CSS_SELECTOR, "#error").text
+            raise AssertionError(f"{css} stayed empty for {BROWSER_WAIT_S} s; error box says: {error!r}") from None
+
+    return wait
