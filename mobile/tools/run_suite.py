@@ -3,8 +3,10 @@
 `python mobile/tools/run_suite.py --classpath CP --bundle DIR --fixtures DIR` starts two instances
 of `melanoma serve` on free ports — one open, one with an API key and a small body limit (for the
 401 and 413 tests) — waits until both answer /health, runs the JUnit runner
-(`com.melanomaexp.core.RunAllTestsKt`, which prints `N passed, M failed` last), stops the servers
-and exits with the runner's status. Called by `make -C mobile test`.
+(`com.melanomaexp.core.RunAllTestsKt`), stops the servers and exits with the runner's status.
+The runner discovers the test classes in the test jar itself; its output (`discovered N test
+classes: A, B, ...` first, one `ok`/`FAIL` line per test, `N passed, M failed` last) goes straight
+to this script's stdout. Called by `make -C mobile test`.
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [args.java, "-Djava.awt.headless=true", *(f"-D{k}={v}" for k, v in props.items()),
                "-cp", args.classpath, "com.melanomaexp.core.RunAllTestsKt"]
         sys.stdout.flush()
+        # The JVM inherits stdout/stderr: its lines (the discovered count first) reach make unchanged.
         return subprocess.run(cmd, check=False).returncode
     except RuntimeError as exc:
         print(f"test setup failed: {exc}", file=sys.stderr)
