@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from serving.recommend import check_bands
+
 REQUIRED_KEYS = ("name", "version", "labels", "input", "decision_threshold", "recommendation_bands",
                  "quality_gate", "disclaimer", "files")
 # Fields of model.json that only matter inside the bundle; GET /v1/model leaves them out.
@@ -50,6 +52,10 @@ def load_model_json(bundle_dir: Path) -> dict[str, Any]:
     inp = spec["input"]
     if inp.get("channels") != 3 or inp.get("color") != "RGB":
         raise BundleError(f"{path}: serving supports RGB 3-channel input only, got {inp}")
+    try:
+        check_bands(spec["recommendation_bands"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BundleError(f"{path}: {exc}") from exc
     return spec
 
 

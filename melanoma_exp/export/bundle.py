@@ -22,36 +22,46 @@ SCHEMA_VERSION = 1
 LABELS = ["benign", "malignant"]
 FILES = {"keras": "model.keras", "tflite": "model.tflite", "tflite_int8": "model_int8.tflite"}
 
-# Thesis Table 5.1, read on the benign probability of a *benign* verdict; any malignant verdict gets
-# its own advice. Wording leans toward sensitivity and never calls a lesion "safe".
+# Thesis Table 5.1's advice, tied to the bundle's decision threshold (docs/serving.md compares the two).
+# Wording leans toward sensitivity and never calls a lesion "safe".
 DEFAULT_BANDS: dict[str, Any] = {
+    # One rule for any decision threshold t (serving/recommend.py, the app's Advisor): p(malignant) >= t
+    # is the malignant verdict; a benign verdict gets the first band with p <= max_threshold_fraction
+    # * t. The fractions 0.2 / 0.4 / 0.8 are thesis Table 5.1 at its threshold 0.5 (benign >= 90 / 80
+    # / 60 %); tied to t, every band stays reachable and the advice never gets milder as p rises.
+    "rule": "threshold_fraction",
     "benign": [
         {
-            "min_benign_probability": 0.90,
+            "max_threshold_fraction": 0.2,
             "level": "likely_benign",
+            "severity": 0,
             "text": "Likely benign. No action is needed now; keep an eye on it and see a doctor "
             "if it changes, itches or bleeds.",
         },
         {
-            "min_benign_probability": 0.80,
+            "max_threshold_fraction": 0.4,
             "level": "monitor",
+            "severity": 1,
             "text": "Probably benign, but the model is less certain. Monitor the mole and retake "
             "the photo in a few weeks, or sooner if it changes.",
         },
         {
-            "min_benign_probability": 0.60,
+            "max_threshold_fraction": 0.8,
             "level": "see_dermatologist",
+            "severity": 2,
             "text": "Uncertain result. Please have the mole checked by a dermatologist.",
         },
         {
-            "min_benign_probability": 0.0,
+            "max_threshold_fraction": 1.0,
             "level": "immediate_examination",
-            "text": "Very uncertain result. Please get the mole examined by a doctor or "
-            "dermatologist as soon as possible.",
+            "severity": 3,
+            "text": "Very uncertain result, close to the model's malignant threshold. Please get the "
+            "mole examined by a doctor or dermatologist as soon as possible.",
         },
     ],
     "malignant": {
         "level": "seek_care",
+        "severity": 3,
         "text": "The model flags this mole as possibly malignant. Retake the photo in good light; "
         "if the result is still malignant, see a doctor or dermatologist promptly.",
     },
@@ -122,16 +132,38 @@ def export_bundle(model: Any, out_dir: str | os.PathLike, *, meta: dict[str, Any
 
         model = tta_model(model, tta)  # checks the names and that rotations get a square input
         spec["tta"] = tta_entry(tta)
-    with tqdm(total=4, desc=f"export {out.name}", unit="file", disable=not progress) as bar:
+    with tqdm(total=5, desc=f"export {out.name}", unit="step", disable=not progress) as bar:
         model.save(out / FILES["keras"])
         bar.update()
         (out / FILES["tflite"]).write_bytes(convert_to_litert(model, quantize=False))
         bar.update()
         (out / FILES["tflite_int8"]).write_bytes(convert_to_litert(model, quantize=True))
         bar.update()
+        spec["on_device"] = _on_device_entry(out, spec, meta.get("data"))
+        bar.update()
         write_model_json(out, spec, card=True)
         bar.update()
     return out
+
+
+def _on_device_entry(out: Path, spec: dict[str, Any], data: dict[str, Any] | None) -> dict[str, Any]:
+    """model.json ``on_device``: float vs int8 LiteRT on the run's test split; says so loudly when the
+    app should not run the int8 model."""
+    import sys
+
+    from melanoma_exp.export.quantization import compare_float_and_int8, held_out_test_split
+
+    split = held_out_test_split(data or {})
+    if split is None:
+        return {"measured": False, "recommended_model": "float",
+                "reason": "the run's prepared test split is not on this machine: int8 not measured, "
+                          "so the float model is recommended on the device"}
+    entry = {"measured": True, **compare_float_and_int8(out / FILES["tflite"], out / FILES["tflite_int8"],
+                                                        *split, float(spec["decision_threshold"]))}
+    if entry["recommended_model"] == "float":
+        print(f"WARNING: {entry['reason']}: the bundle recommends the float model on the device "
+              "(model.json on_device)", file=sys.stderr, flush=True)
+    return entry
 
 
 def write_model_json(bundle_dir: str | os.PathLike, spec: dict[str, Any], *, card: bool = False) -> None:
@@ -184,6 +216,14 @@ def convert_to_litert(model: Any, *, quantize: bool) -> bytes:
         return converter.convert()
 
 
+
+def _checked_bands(bands: dict[str, Any]) -> dict[str, Any]:
+    """The bands, checked with the rule serving and the app apply (reachable, monotone bands)."""
+    from serving.recommend import check_bands
+
+    check_bands(bands)
+    return bands
+
 def build_model_json(meta: dict[str, Any], *, height: int, width: int) -> dict[str, Any]:
     """Assemble the model.json dict (contract 4) from ``meta`` and the model's input size."""
     threshold = float(meta.get("threshold", 0.5))
@@ -220,7 +260,7 @@ def build_model_json(meta: dict[str, Any], *, height: int, width: int) -> dict[s
         },
         "files": dict(FILES),
         "decision_threshold": threshold,
-        "recommendation_bands": meta.get("bands") or DEFAULT_BANDS,
+        "recommendation_bands": _checked_bands(meta.get("bands") or DEFAULT_BANDS),
         "quality_gate": {**DEFAULT_QUALITY_GATE, **(meta.get("quality_gate") or {})},
         "metrics": {"test": _metrics(meta.get("test")), "baseline": _metrics(meta.get("baseline"))},
         "training_data": meta.get("data") or {},

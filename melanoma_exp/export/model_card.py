@@ -93,12 +93,50 @@ def render_model_card(spec: dict[str, Any]) -> str:
         "## Limitations",
         *[f"- {item}" for item in spec["limitations"]],
         "",
+        *_on_device_lines(spec.get("on_device")),
         "## Recommendations shown to users",
-        *[
-            f"- benign probability >= {band['min_benign_probability']:.0%}: {band['text']}"
-            for band in spec["recommendation_bands"]["benign"]
-        ],
-        f"- malignant verdict: {spec['recommendation_bands']['malignant']['text']}",
+        f"At this bundle's decision threshold t = {spec['decision_threshold']:.4g} (benign bands are fractions "
+        "of t, so every band is reachable at any threshold):",
+        *_band_lines(spec["recommendation_bands"], float(spec["decision_threshold"])),
         "",
     ]
     return "\n".join(lines)
+
+
+def _band_lines(bands: dict[str, Any], threshold: float) -> list[str]:
+    lines, low = [], 0.0
+    for band in bands["benign"]:
+        high = float(band["max_threshold_fraction"]) * threshold
+        edge = f"< {high:.3g}" if band is bands["benign"][-1] else f"<= {high:.3g}"
+        lines.append(f"- p(malignant) {low:.3g} .. {edge} ({band['level']}): {band['text']}")
+        low = high
+    lines.append(f"- p(malignant) >= {threshold:.3g} (malignant verdict, {bands['malignant']['level']}): "
+                 f"{bands['malignant']['text']}")
+    return lines
+
+
+def _on_device_lines(entry: dict[str, Any] | None) -> list[str]:
+    """Float vs int8 LiteRT (the app's on-device model) on the test split, or why it was not measured."""
+    if not entry:
+        return []
+    lines = ["## On-device model: float vs int8", ""]
+    if not entry.get("measured"):
+        return [*lines, f"Not measured: {entry['reason']}.", ""]
+
+    def cell(scores: dict, key: str) -> str:
+        return "n/a" if scores.get(key) is None else f"{scores[key]:.3f}"
+
+    lines += [
+        f"On the test split ({entry['n']} images) at the decision threshold {entry['threshold']:.4g}:",
+        "",
+        "| model | sensitivity | specificity | AUC |",
+        "|---|---|---|---|",
+        *[f"| {name} | {cell(entry[name], 'sensitivity')} | {cell(entry[name], 'specificity')} | "
+          f"{cell(entry[name], 'auc')} |" for name in ("float", "int8")],
+        "",
+        f"max |Δp| {entry['max_abs_delta_p']:.4f}; decisions flipped by int8: {entry['flipped_decisions']} "
+        f"({entry['flipped_share']:.1%}). The app runs the **{entry['recommended_model']}** model by default: "
+        f"{entry['reason']}.",
+        "",
+    ]
+    return lines

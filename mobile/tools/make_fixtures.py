@@ -8,6 +8,12 @@ each model input as raw little-endian float32 (`*.f32`, HWC) and the rest in `ex
 the bundle carries the not-a-lesion check (model.json ``ood``), each photo also gets the serving
 app's squared distance (`serving.ood`) and its complete answer (`serving.service`). The Kotlin
 tests decode the same files on the JVM and must reproduce these numbers.
+
+`expected.json` also holds the `advice` table: for several decision thresholds and a fine grid of
+probabilities (every band edge max_threshold_fraction x t, each threshold and their float
+neighbours included) the label and advice level that `serving.recommend.recommend` gives with the
+bundle's own bands, plus a few answers for photos with quality issues (the full retake text). The
+app's `Advisor` must reproduce every row.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ sys.path.insert(0, str(ROOT))  # serving/ is a top-level package of the checkout
 
 from serving.decode import decode_image, to_model_input  # noqa: E402
 from serving.quality import assess_quality  # noqa: E402
+from serving.recommend import recommend  # noqa: E402
 from serving.service import LesionService  # noqa: E402
 from serving.settings import Settings  # noqa: E402
 
@@ -32,6 +39,10 @@ from serving.settings import Settings  # noqa: E402
 METHODS = ["bilinear", "bicubic", "nearest", "box", "lanczos"]
 ODD_SIZE = (48, 64)  # (height, width)
 ORIENTATION_TAG = 0x0112
+# Decision thresholds the advice table is computed at: the sensitivity-first operating points of
+# small models up to a very conservative one (the rule must hold for any t in (0, 1)).
+ADVICE_THRESHOLDS = (0.02, 0.045, 0.1, 0.3, 0.5, 0.8)
+ADVICE_ISSUES = (["blurry"], ["too_dark", "lens_smudge"], ["not_a_lesion"])
 
 
 def lesion_rgb(width: int, height: int, seed: int) -> np.ndarray:
@@ -127,6 +138,35 @@ def reference(bundle: Path, out: Path) -> dict:
     return expected
 
 
+def with_neighbours(values) -> list[float]:
+    """Each value and the floats just below and above it."""
+    return [v for x in values for v in (np.nextafter(x, -np.inf), x, np.nextafter(x, np.inf))]
+
+
+def advice_table(bands: dict) -> dict:
+    """The serving app's (label, level) for thresholds x a probability grid, with these bands.
+
+    Rows are ``[threshold, p, label, level]``; the grid is 0..1 in steps of 0.0025 plus every
+    threshold and every band edge ``max_threshold_fraction * t`` (computed as the rule computes
+    it) with their float neighbours, all within [0, 1].
+    """
+    fractions = [float(b["max_threshold_fraction"]) for b in bands["benign"]]
+    rows, with_issues = [], []
+    for t in ADVICE_THRESHOLDS:
+        edges = with_neighbours([*ADVICE_THRESHOLDS, *(f * t for f in fractions)])
+        grid = np.unique(np.clip(np.concatenate([np.linspace(0.0, 1.0, 401), edges]), 0.0, 1.0))
+        for p in grid:
+            label, advice = recommend(float(p), t, bands, [])
+            rows.append([t, float(p), label, advice["level"]])
+        # A bad photo leads with "retake" and keeps the band's advice: a mild, an uncertain and a
+        # malignant band, each with other issues.
+        for p, issues in zip((0.1 * t, 0.9 * t, min(1.0, 1.5 * t)), ADVICE_ISSUES, strict=True):
+            label, advice = recommend(p, t, bands, list(issues))
+            with_issues.append({"threshold": t, "p": p, "issues": list(issues), "label": label,
+                                "recommendation": advice})
+    return {"thresholds": list(ADVICE_THRESHOLDS), "rows": rows, "with_issues": with_issues}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", required=True, type=Path, help="model bundle folder (model.json)")
@@ -136,8 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no model.json in --bundle {args.bundle}")
     args.out.mkdir(parents=True, exist_ok=True)
     expected = reference(args.bundle, args.out)
+    spec = json.loads((args.bundle / "model.json").read_text(encoding="utf-8"))
+    expected["advice"] = advice_table(spec["recommendation_bands"])
     (args.out / "expected.json").write_text(json.dumps(expected, indent=1), encoding="utf-8")
-    print(f"fixtures: {len(expected['photos'])} photos -> {args.out}")
+    print(f"fixtures: {len(expected['photos'])} photos, {len(expected['advice']['rows'])} advice rows -> {args.out}")
     return 0
 
 

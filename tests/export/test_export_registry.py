@@ -53,10 +53,11 @@ def test_export_champion_writes_contract_4_and_logs_it_back(mlflow_store, tmp_pa
                             "value_range": [0.0, 255.0]} == spec["input"]
     assert spec["metrics"]["test"]["auc"] == 0.85 and spec["metrics"]["baseline"]["sensitivity"] == 0.0
     assert "not medical advice" in spec["disclaimer"] and spec["limitations"] and spec["intended_use"]
-    assert spec["recommendation_bands"]["benign"][0]["min_benign_probability"] == 0.9
+    assert spec["recommendation_bands"]["benign"][0]["max_threshold_fraction"] == 0.2
     card = (out / "MODEL_CARD.md").read_text()
     for needle in ("Not medical advice", "| Sensitivity (malignant recall) | 0.900 | 0.000 |",
-                   "dermoscopy", "skin tones", "synthetic"):
+                   "dermoscopy", "skin tones", "synthetic", "p(malignant) 0 .. <= 0.08 (likely_benign)",
+                   "p(malignant) >= 0.4 (malignant verdict, seek_care)"):
         assert needle in card, needle
     logged = {a.path for a in client.list_artifacts(runs[1], "bundle")}
     assert "bundle/model.json" in logged and "bundle/model_int8.tflite" in logged

@@ -2,17 +2,19 @@ package com.melanomaexp.core
 
 /**
  * Turns a probability into the label and advice with the bundle's bands — the phone's copy of the
- * serving app's `recommend()`, so an on-device answer reads exactly like a remote one.
+ * serving app's `recommend()` (`serving/recommend.py`), so an on-device answer reads exactly like a
+ * remote one: p(malignant) >= the decision threshold t is malignant with the malignant advice,
+ * otherwise the first benign band with p <= max_threshold_fraction x t ([RecommendationBands]).
  */
 object Advisor {
+    /** The label and band for [malignantProbability] at the bundle's decision threshold. */
+    fun adviceBand(spec: ModelSpec, malignantProbability: Double): Pair<Label, AdviceBand> =
+        spec.bands.adviceBand(malignantProbability, spec.threshold)
+
     /** Label and recommendation for [malignantProbability] given the photo's [qualityIssues]. */
     fun recommend(spec: ModelSpec, malignantProbability: Double, qualityIssues: List<String>): Pair<Label, Recommendation> {
-        val label = spec.labelFor(malignantProbability)
-        val advice = if (label == Label.MALIGNANT) {
-            spec.bands.malignant
-        } else {
-            spec.bands.benignBand(1.0 - malignantProbability).let { Recommendation(it.level, it.text) }
-        }
+        val (label, band) = adviceBand(spec, malignantProbability)
+        val advice = band.recommendation
         if (qualityIssues.isEmpty()) return label to advice
         // A bad photo puts "retake" first but keeps the band's advice: it never hides a worrying result.
         val retake = spec.bands.retake

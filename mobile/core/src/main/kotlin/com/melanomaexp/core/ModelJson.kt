@@ -7,6 +7,7 @@ import com.melanomaexp.core.ApiJson.objects
 import com.melanomaexp.core.ApiJson.str
 import com.melanomaexp.core.ApiJson.strings
 import com.melanomaexp.core.ApiJson.wrap
+import org.json.JSONArray
 import org.json.JSONObject
 
 /**
@@ -58,20 +59,42 @@ object ModelJson {
         )
     }
 
+    /**
+     * `recommendation_bands` with the rule `threshold_fraction`, checked like the serving app's
+     * `check_bands`; a bundle exported before the bands followed the threshold (benign bands on
+     * `min_benign_probability`, no `rule`) is refused with a message saying to export it again.
+     */
     private fun parseBands(bands: JSONObject): RecommendationBands {
         val where = "model.json.recommendation_bands"
-        val benign = wrap("$where.benign") { bands.getJSONArray("benign") }.objects("$where.benign").mapIndexed { i, b ->
+        val rule = if (bands.isNull("rule")) null else bands.opt("rule")
+        if (rule != RecommendationBands.RULE) {
+            throw ContractException(
+                "$where.rule must be '${RecommendationBands.RULE}', got ${rule?.let { "'$it'" }} " +
+                    "(a bundle exported before the bands followed the threshold: export it again)"
+            )
+        }
+        val benign = (bands.optJSONArray("benign") ?: JSONArray()).objects("$where.benign").mapIndexed { i, b ->
             BenignBand(
-                minBenignProbability = b.num("min_benign_probability", "$where.benign[$i]"),
+                maxThresholdFraction = b.num("max_threshold_fraction", "$where.benign[$i]"),
                 level = b.str("level", "$where.benign[$i]"),
+                severity = b.int("severity", "$where.benign[$i]"),
                 text = b.str("text", "$where.benign[$i]"),
             )
         }
-        return RecommendationBands(
-            benign = benign,
-            malignant = recommendation(bands.obj("malignant", where), "$where.malignant"),
-            retake = recommendation(bands.obj("retake", where), "$where.retake"),
-        )
+        val malignant = bands.obj("malignant", where)
+        return try {
+            RecommendationBands(
+                benign = benign,
+                malignant = MalignantBand(
+                    level = malignant.str("level", "$where.malignant"),
+                    severity = malignant.int("severity", "$where.malignant"),
+                    text = malignant.str("text", "$where.malignant"),
+                ),
+                retake = recommendation(bands.obj("retake", where), "$where.retake"),
+            )
+        } catch (e: IllegalArgumentException) {
+            throw ContractException(e.message ?: where, e) // the message already names the key
+        }
     }
 
     private fun recommendation(o: JSONObject, where: String) = Recommendation(o.str("level", where), o.str("text", where))

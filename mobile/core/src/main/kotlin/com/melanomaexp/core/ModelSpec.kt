@@ -37,27 +37,80 @@ data class InputSpec(
     }
 }
 
-/** A benign-verdict band: applies when the benign probability is at least [minBenignProbability]. */
-data class BenignBand(val minBenignProbability: Double, val level: String, val text: String)
+/** One row of the advice table: what to say ([level], [text]) and how urgent it is ([severity]). */
+sealed interface AdviceBand {
+    val level: String
+    val severity: Int
+    val text: String
+
+    /** The advice as an answer carries it (contract 5 `recommendation`). */
+    val recommendation: Recommendation get() = Recommendation(level, text)
+}
 
 /**
- * The advice table of model.json `recommendation_bands` (thesis Table 5.1): benign verdicts are
- * graded by confidence, every malignant verdict gets [malignant], and a failed quality gate [retake].
+ * A benign-verdict band: applies when p(malignant) <= [maxThresholdFraction] x the decision
+ * threshold (the first such band in file order; the last band, fraction 1, takes the rest).
+ */
+data class BenignBand(
+    val maxThresholdFraction: Double,
+    override val level: String,
+    override val severity: Int,
+    override val text: String,
+) : AdviceBand
+
+/** The advice for every malignant verdict (p(malignant) >= the decision threshold). */
+data class MalignantBand(
+    override val level: String,
+    override val severity: Int,
+    override val text: String,
+) : AdviceBand
+
+/**
+ * The advice table of model.json `recommendation_bands` (rule `threshold_fraction`, thesis Table 5.1
+ * at its threshold 0.5), the same rule the serving app applies (`serving/recommend.py`):
+ * p(malignant) >= the decision threshold t gets [malignant]; a benign verdict gets the first
+ * [benign] band with p <= maxThresholdFraction x t, the last band (fraction 1) taking the rest below
+ * t; a failed quality gate puts [retake] first. The checks are `check_bands`': fractions rise strictly
+ * within (0, 1] and end at 1, severities never fall (benign bands in order, then malignant), so for
+ * every t each band is reachable and a higher probability never gets milder advice.
  */
 data class RecommendationBands(
     val benign: List<BenignBand>,
-    val malignant: Recommendation,
+    val malignant: MalignantBand,
     val retake: Recommendation,
 ) {
     init {
-        require(benign.isNotEmpty()) { "model.json recommendation_bands.benign is empty" }
+        require(benign.isNotEmpty()) { "$WHERE.benign is empty" }
+        require(malignant.text.isNotEmpty()) { "$WHERE.malignant needs a level and a text" }
+        require(retake.text.isNotEmpty()) { "$WHERE.retake needs a level and a text" }
+        val fractions = benign.map { it.maxThresholdFraction }
+        require(fractions.all { it > 0.0 && it <= 1.0 } && fractions.zipWithNext().all { (a, b) -> a < b }) {
+            "$WHERE.benign[*].max_threshold_fraction must rise strictly within (0, 1], got $fractions"
+        }
+        require(fractions.last() == 1.0) {
+            "$WHERE.benign[-1].max_threshold_fraction must be 1.0 (every benign verdict gets a band), got ${fractions.last()}"
+        }
+        val severities = benign.map { it.severity } + malignant.severity
+        require(severities.zipWithNext().all { (a, b) -> a <= b }) {
+            "$WHERE: severity must never fall as p(malignant) rises (benign bands in order, then malignant), got $severities"
+        }
     }
 
-    /** The benign band for [benignProbability]: the highest minimum it reaches, else the most cautious. */
-    fun benignBand(benignProbability: Double): BenignBand {
-        val sorted = benign.sortedByDescending { it.minBenignProbability }
-        // Below every minimum still gets the most cautious band: a gap must never mean "no advice".
-        return sorted.firstOrNull { benignProbability >= it.minBenignProbability } ?: sorted.last()
+    /**
+     * The label and band for [malignantProbability] at decision [threshold] (`advice_band` of
+     * `serving/recommend.py`): the rule of the class comment, nothing else.
+     */
+    fun adviceBand(malignantProbability: Double, threshold: Double): Pair<Label, AdviceBand> {
+        if (malignantProbability >= threshold) return Label.MALIGNANT to malignant
+        // Float rounding just below t can pass every edge; the last band (fraction 1) takes it.
+        val band = benign.firstOrNull { malignantProbability <= it.maxThresholdFraction * threshold } ?: benign.last()
+        return Label.BENIGN to band
+    }
+
+    companion object {
+        /** The only `recommendation_bands.rule` this app (and the serving app) applies. */
+        const val RULE = "threshold_fraction"
+        private const val WHERE = "model.json.recommendation_bands"
     }
 }
 

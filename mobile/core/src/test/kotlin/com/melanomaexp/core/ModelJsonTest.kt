@@ -32,13 +32,38 @@ class ModelJsonTest {
     }
 
     @Test
-    fun `benign bands pick the highest minimum reached and fall back to the most cautious`() {
-        val bands = TestEnv.bundleSpec.bands
-        val byMin = bands.benign.sortedByDescending { it.minBenignProbability }
-        assertEquals(byMin.first(), bands.benignBand(1.0))
-        assertEquals(byMin.first(), bands.benignBand(byMin.first().minBenignProbability))
-        assertEquals(byMin[1], bands.benignBand(byMin.first().minBenignProbability - 1e-9))
-        assertEquals(byMin.last(), bands.benignBand(-1.0))
+    fun `the bands are read in file order with their fractions and severities`() {
+        val bands = JSONObject(raw).getJSONObject("recommendation_bands")
+        val benign = bands.getJSONArray("benign")
+        val spec = TestEnv.bundleSpec.bands
+        for (i in 0 until benign.length()) {
+            val b = benign.getJSONObject(i)
+            assertEquals(
+                BenignBand(b.getDouble("max_threshold_fraction"), b.getString("level"), b.getInt("severity"), b.getString("text")),
+                spec.benign[i],
+            )
+        }
+        val malignant = bands.getJSONObject("malignant")
+        assertEquals(MalignantBand(malignant.getString("level"), malignant.getInt("severity"), malignant.getString("text")), spec.malignant)
+        assertEquals(Recommendation(malignant.getString("level"), malignant.getString("text")), spec.malignant.recommendation)
+        assertEquals(bands.getJSONObject("retake").getString("level"), spec.retake.level)
+    }
+
+    @Test
+    fun `each benign band ends at its fraction of the threshold and malignant starts at the threshold`() {
+        val spec = TestEnv.bundleSpec
+        val bands = spec.bands
+        val t = spec.threshold
+        for ((i, band) in bands.benign.withIndex()) {
+            val edge = band.maxThresholdFraction * t
+            if (edge < t) assertEquals(Label.BENIGN to band, bands.adviceBand(edge, t))
+            val next = bands.benign.getOrNull(i + 1)
+            if (next != null) assertEquals(Label.BENIGN to next, bands.adviceBand(Math.nextUp(edge), t))
+        }
+        assertEquals(Label.BENIGN to bands.benign.first(), bands.adviceBand(0.0, t))
+        assertEquals(Label.BENIGN to bands.benign.last(), bands.adviceBand(Math.nextDown(t), t))
+        assertEquals(Label.MALIGNANT to bands.malignant, bands.adviceBand(t, t))
+        assertEquals(Label.MALIGNANT to bands.malignant, bands.adviceBand(1.0, t))
     }
 
     @Test
