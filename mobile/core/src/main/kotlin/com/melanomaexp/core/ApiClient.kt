@@ -8,8 +8,6 @@ import java.net.NoRouteToHostException
 import java.net.SocketTimeoutException
 import java.net.URL
 import java.net.UnknownHostException
-import java.util.concurrent.atomic.AtomicBoolean
-import java.util.concurrent.atomic.AtomicReference
 
 /** Where and how to reach the endpoint; built from the settings screen. */
 data class EndpointConfig(
@@ -33,24 +31,62 @@ data class EndpointConfig(
 }
 
 /**
- * Lets the UI cancel a running request from another thread: disconnecting the connection makes the
- * blocked read/write fail at once, which the client reports as [ApiError.Cancelled].
+ * Lets the UI cancel a running request from another thread. Cancelling disconnects the request's
+ * connection, which makes a blocked read or write fail at once; the client reports
+ * [ApiError.Cancelled].
+ *
+ * The flag and the registered connections change together under one lock, so a connection is
+ * either registered before the cancel (and disconnected by it) or refused because the cancel came
+ * first (the request then ends with Cancelled without connecting). A disconnect cannot stop every
+ * stage (nothing to close while connecting; the JDK reconnects for the read after a disconnect
+ * between upload and read), so the client also checks the flag after connecting and after
+ * uploading, and reports any failure raised while the flag is set as Cancelled.
  */
 class CancellationSignal {
-    private val cancelled = AtomicBoolean(false)
-    private val connection = AtomicReference<HttpURLConnection?>(null)
+    private val lock = Any()
 
-    val isCancelled: Boolean get() = cancelled.get()
+    @Volatile
+    private var cancelled = false
+    private val connections = LinkedHashSet<HttpURLConnection>() // guarded by lock
 
-    /** Cancels the request; safe to call at any time, any number of times. */
+    val isCancelled: Boolean get() = cancelled
+
+    /** Cancels the request; safe to call at any time, from any thread, any number of times. */
     fun cancel() {
-        cancelled.set(true)
-        connection.getAndSet(null)?.disconnect()
+        val toAbort = synchronized(lock) {
+            cancelled = true
+            connections.toList().also { connections.clear() }
+        }
+        toAbort.forEach(::abort)
     }
 
-    internal fun attach(conn: HttpURLConnection) {
-        connection.set(conn)
-        if (cancelled.get()) conn.disconnect()
+    /**
+     * Registers [conn] (before it connects) so that a cancel reaches it; false, without registering,
+     * when the signal is already cancelled.
+     */
+    internal fun attach(conn: HttpURLConnection): Boolean = synchronized(lock) {
+        if (cancelled) return false
+        connections.add(conn)
+        true
+    }
+
+    /** Forgets [conn] once its request has ended. */
+    internal fun detach(conn: HttpURLConnection) {
+        synchronized(lock) { connections.remove(conn) }
+    }
+
+    private fun abort(conn: HttpURLConnection) {
+        // disconnect() has nothing to close while the JDK is still connecting, and when it lands
+        // between the upload and the read the JDK opens a new connection for the read. Minimal
+        // timeouts make such a connect or read give up at once instead of running the full
+        // timeouts; the request then sees the flag and ends with Cancelled.
+        try {
+            conn.connectTimeout = 1
+            conn.readTimeout = 1
+        } catch (e: RuntimeException) {
+            // an implementation that refuses new timeouts at this stage: the disconnect still counts
+        }
+        conn.disconnect()
     }
 }
 
@@ -115,7 +151,6 @@ class ApiClient(private val config: EndpointConfig) {
         } catch (e: IOException) {
             throw ApiError.Network("cannot open $base$path: ${e.message}", e)
         }
-        cancel.attach(conn)
         try {
             conn.requestMethod = method
             conn.connectTimeout = config.connectTimeoutMs
@@ -123,12 +158,22 @@ class ApiClient(private val config: EndpointConfig) {
             conn.useCaches = false
             conn.setRequestProperty("Accept", "application/json")
             config.apiKey?.takeIf { it.isNotEmpty() }?.let { conn.setRequestProperty(config.apiKeyHeader, it) }
-            var uploadError: IOException? = null
             if (body != null) {
                 conn.doOutput = true
                 conn.setRequestProperty("Content-Type", contentType)
                 conn.setFixedLengthStreamingMode(body.size.toLong())
+            }
+            // From here on a cancel reaches this connection; one that came first ends the request now.
+            if (!cancel.attach(conn)) throw ApiError.Cancelled()
+            conn.connect()
+            // A cancel during connect() found no socket to close: it is seen here, before any byte is sent.
+            if (cancel.isCancelled) throw ApiError.Cancelled()
+            var uploadError: IOException? = null
+            if (body != null) {
                 uploadError = upload(conn, body, progress)
+                // A cancel during or right after the upload dropped the connection; reading now would
+                // fail on it or (JDK) silently open a new one and wait for an answer that never comes.
+                if (cancel.isCancelled) throw ApiError.Cancelled()
             }
             // A server may refuse a body early (413) and close; its answer is still the best error.
             val status = try {
@@ -139,11 +184,18 @@ class ApiClient(private val config: EndpointConfig) {
             val text = readAll(if (status in 200..299) conn.inputStream else conn.errorStream)
             if (status !in 200..299) throw errorFor(status, text)
             return text
-        } catch (e: ApiError) {
-            throw e
-        } catch (e: IOException) {
-            throw classify(e, path, cancel)
+        } catch (e: Exception) {
+            throw when {
+                e is ApiError.Cancelled -> e
+                // Whatever a cancel broke is the cancel, including the JDK's own exceptions (a
+                // NullPointerException when the disconnect lands inside one of its calls).
+                cancel.isCancelled -> ApiError.Cancelled().apply { addSuppressed(e) }
+                e is ApiError -> e
+                e is IOException -> classify(e, path)
+                else -> e
+            }
         } finally {
+            cancel.detach(conn)
             conn.disconnect()
         }
     }
@@ -178,8 +230,7 @@ class ApiClient(private val config: EndpointConfig) {
         }
     }
 
-    private fun classify(e: IOException, path: String, cancel: CancellationSignal): ApiError = when {
-        cancel.isCancelled -> ApiError.Cancelled()
+    private fun classify(e: IOException, path: String): ApiError = when {
         e is SocketTimeoutException -> ApiError.Timeout("no answer from $base$path within the timeout", e)
         e is UnknownHostException || e is ConnectException || e is NoRouteToHostException ->
             ApiError.Network("cannot reach $base$path: ${e.message}", e)
