@@ -79,7 +79,11 @@ def cmd_download(args: argparse.Namespace) -> int:
     if args.print_command:
         print(shlex.join(isic.download_command(args.out, args.limit, args.search, args.collections)))
         return 0
-    report = isic.download(args.out, args.limit, args.search, args.collections)
+    try:
+        report = isic.download(args.out, args.limit, args.search, args.collections)
+    except RuntimeError as exc:  # isic-cli failed and said why above: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return _print_report(report, args.out)
 
 
