@@ -54,9 +54,30 @@ def load_model_json(bundle_dir: Path) -> dict[str, Any]:
         raise BundleError(f"{path}: serving supports RGB 3-channel input only, got {inp}")
     try:
         check_bands(spec["recommendation_bands"])
+        check_upload_side(spec)
     except (ValueError, KeyError, TypeError) as exc:
         raise BundleError(f"{path}: {exc}") from exc
     return spec
+
+
+def check_upload_side(spec: dict[str, Any]) -> int | None:
+    """model.json ``quality_gate.upload_max_side_px``: the long side clients downscale uploads to.
+
+    Optional (bundles exported before clients downscaled lack it; the app and the browser page then
+    use the export default, 1024). When present it must be an integer no smaller than what the gate
+    and the model need (``analysis_max_side_px``, ``min_side_px``, the model's input height and width),
+    so a downscaled upload is never judged or classified on fewer pixels than a full-size one.
+    """
+    gate = spec["quality_gate"]
+    side = gate.get("upload_max_side_px")
+    if side is None:
+        return None
+    need = max(int(gate.get("analysis_max_side_px", 0)), int(gate.get("min_side_px", 0)),
+               int(spec["input"].get("height", 0)), int(spec["input"].get("width", 0)))
+    if isinstance(side, bool) or not isinstance(side, int) or side < need:
+        raise ValueError(f"model.json quality_gate.upload_max_side_px must be an integer >= {need} "
+                         f"(analysis_max_side_px, min_side_px and the model input), got {side!r}")
+    return side
 
 
 def input_spec(spec: dict[str, Any]) -> InputSpec:

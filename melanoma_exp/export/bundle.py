@@ -76,6 +76,14 @@ DEFAULT_BANDS: dict[str, Any] = {
 # brightened copies (tests/serving/test_quality.py); serving and the app read them from model.json.
 # The darkness floor sits below the darkest skin tone (Fitzpatrick VI) in that set, so dark skin is
 # not mistaken for an under-exposed photo.
+# `upload_max_side_px`: the long side clients (the app, the browser page) downscale a photo to before
+# uploading it (never upscaled). 1024 is what the model and this gate need, with room to spare: the
+# gate measures blur on a copy at most `analysis_max_side_px` = 512 px long (so every analysis pixel
+# still averages about 2x2 uploaded pixels, as the server's DCT draft of a full-size photo gives it),
+# the short side of a 4:3 photo stays at 768 px, far above `min_side_px` and the model input (<= 300
+# px after the centre crop). A 1024x768 JPEG at quality 90 is 0.1-0.5 MB, far under the ~4.5 MB a
+# base64 body may have on the Lambda path (6 MB payload limit), where a 12-50 MP original is 4-25 MB.
+# Serving and the app refuse a value below the gate's and the model's own sizes.
 DEFAULT_QUALITY_GATE: dict[str, float] = {
     "min_side_px": 224,
     "analysis_max_side_px": 512,
@@ -83,6 +91,7 @@ DEFAULT_QUALITY_GATE: dict[str, float] = {
     "dark_max_mean": 40.0,
     "bright_min_mean": 220.0,
     "clipped_max_fraction": 0.35,
+    "upload_max_side_px": 1024,
 }
 
 INTENDED_USE = (

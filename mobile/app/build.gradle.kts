@@ -62,19 +62,51 @@ dependencies {
     debugImplementation(libs.androidx.compose.ui.tooling)
 }
 
-// Copies the on-device model from an exported bundle (contract 4) into the APK's assets, with the
-// not-a-lesion check (ood.tflite) when the bundle has one:
+// Copies the on-device model from an exported bundle (contract 4) into the APK's assets:
+// model.json, the one LiteRT model its `on_device.recommended_model` names ("float": files.tflite,
+// model.tflite; "int8": files.tflite_int8, model_int8.tflite; no `on_device`, a bundle exported before
+// float and int8 were compared: int8, as before) and the not-a-lesion check (`ood.file`, ood.tflite)
+// when the bundle has one. The app picks its model from the same model.json by the same rule (the
+// core's ModelJson / ModelSpec.onDeviceModelFile) and says so when the file is missing. Every file
+// of a previous export is deleted first, so nothing of it pairs with this model.json.
 //   ./gradlew :app:refreshModel -PbundleDir=../outputs/bundle   (relative to mobile/)
-val modelAssets = listOf("model_int8.tflite", "model.json", "ood.tflite")
-tasks.register<Copy>("refreshModel") {
-    val bundle = providers.gradleProperty("bundleDir").map { rootProject.file(it) } // relative to mobile/
-    val assets = layout.projectDirectory.dir("src/main/assets")
-    from(bundle) { include(modelAssets) }
-    into(assets)
-    doFirst {
-        val dir = bundle.orNull ?: throw GradleException("pass -PbundleDir=/path/to/bundle (a folder with model.json)")
-        if (!dir.resolve("model.json").isFile) throw GradleException("no model.json in $dir")
-        // A previous export's ood.tflite must never pair with this model.json's threshold.
-        modelAssets.forEach { assets.file(it).asFile.delete() }
+val modelAssets = listOf("model.json", "model.tflite", "model_int8.tflite", "ood.tflite")
+tasks.register("refreshModel") {
+    group = "melanoma"
+    description = "Copies model.json, its recommended on-device model and ood.tflite from -PbundleDir into the assets"
+    val bundleDir = providers.gradleProperty("bundleDir")
+    val mobileDir = rootProject.projectDir
+    val assets = layout.projectDirectory.dir("src/main/assets").asFile
+    doLast {
+        val dir = mobileDir.resolve(
+            bundleDir.orNull ?: throw GradleException("pass -PbundleDir=/path/to/bundle (a folder with model.json)")
+        )
+        val modelJson = dir.resolve("model.json")
+        if (!modelJson.isFile) throw GradleException("no model.json in $dir")
+        val spec = groovy.json.JsonSlurper().parse(modelJson) as Map<*, *>
+        val onDevice = spec["on_device"]
+        val recommended = if (onDevice == null) "int8" else (onDevice as? Map<*, *>)?.get("recommended_model")
+        val (fileKey, defaultFile) = when (recommended) {
+            "float" -> "tflite" to "model.tflite"
+            "int8" -> "tflite_int8" to "model_int8.tflite"
+            else -> throw GradleException(
+                "$modelJson: model.json.on_device.recommended_model must be 'float' or 'int8', got '$recommended'"
+            )
+        }
+        val model = (spec["files"] as? Map<*, *>)?.get(fileKey)?.toString() ?: defaultFile
+        val ood = (spec["ood"] as? Map<*, *>)?.takeIf { it.isNotEmpty() }?.let { it["file"]?.toString() ?: "ood.tflite" }
+        (modelAssets + listOfNotNull(model, ood)).forEach { assets.resolve(it).delete() }
+        assets.mkdirs()
+        for (name in listOfNotNull("model.json", model, ood)) {
+            val source = dir.resolve(name)
+            if (!source.isFile) {
+                // Like a server whose bundle lacks it, the app then analyses without the check (and says so).
+                if (name == ood) logger.warn("$source is missing: this build has no not-a-lesion check") else
+                    throw GradleException("$source is missing (model.json names it)")
+                continue
+            }
+            source.copyTo(assets.resolve(name), overwrite = true)
+        }
+        logger.lifecycle("on-device model: $model (model.json on_device.recommended_model: $recommended)")
     }
 }

@@ -9,6 +9,12 @@ the bundle carries the not-a-lesion check (model.json ``ood``), each photo also 
 app's squared distance (`serving.ood`) and its complete answer (`serving.service`). The Kotlin
 tests decode the same files on the JVM and must reproduce these numbers.
 
+`expected.json` also holds `uploads`: photos larger than the bundle's `quality_gate.upload_max_side_px`
+(a wide RGB one, and a tall semi-transparent one that Pillow resamples vertically first), decoded by
+the serving app and downscaled as the app's `UploadPhoto` must downscale them (Pillow's BOX resize to
+that long side, Python's rounding); the result is written as PNG and the Kotlin core must reproduce
+it bit for bit.
+
 `expected.json` also holds the `advice` table: for several decision thresholds and a fine grid of
 probabilities (every band edge max_threshold_fraction x t, each threshold and their float
 neighbours included) the label and advice level that `serving.recommend.recommend` gives with the
@@ -138,6 +144,37 @@ def reference(bundle: Path, out: Path) -> dict:
     return expected
 
 
+def upload_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """The upload's size: long side ``max_side`` (never upscaled), rounded as the app and the page do."""
+    longest = max(size)
+    if longest <= max_side:
+        return size
+    scale = max_side / longest
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def upload_references(bundle: Path, out: Path) -> dict:
+    """Photos above ``upload_max_side_px`` and Pillow's BOX downscale of each, as the app uploads them."""
+    spec = json.loads((bundle / "model.json").read_text(encoding="utf-8"))
+    max_side = int(spec["quality_gate"].get("upload_max_side_px", 1024))
+    sources = {
+        "upload_wide": Image.fromarray(lesion_rgb(max_side + 376, (max_side + 376) * 3 // 4, 8)),
+        "upload_tall": Image.fromarray(np.dstack([
+            lesion_rgb(600, 2 * max_side - 48, 9),
+            np.tile(np.linspace(40, 255, 600).astype(np.uint8), (2 * max_side - 48, 1)),
+        ]), "RGBA"),
+    }
+    uploads = {}
+    for name, image in sources.items():
+        image.save(out / f"{name}.png")
+        decoded = decode_image((out / f"{name}.png").read_bytes(), min_side=max_side, max_pixels=120_000_000)
+        size = upload_size(decoded.image.size, max_side)
+        decoded.image.resize(size, Image.Resampling.BOX).save(out / f"{name}_expected.png")
+        uploads[name] = {"file": f"{name}.png", "expected": f"{name}_expected.png", "max_side": max_side,
+                         "source_size": list(decoded.image.size), "size": list(size)}
+    return uploads
+
+
 def with_neighbours(values) -> list[float]:
     """Each value and the floats just below and above it."""
     return [v for x in values for v in (np.nextafter(x, -np.inf), x, np.nextafter(x, np.inf))]
@@ -178,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     expected = reference(args.bundle, args.out)
     spec = json.loads((args.bundle / "model.json").read_text(encoding="utf-8"))
     expected["advice"] = advice_table(spec["recommendation_bands"])
+    expected["uploads"] = upload_references(args.bundle, args.out)
     (args.out / "expected.json").write_text(json.dumps(expected, indent=1), encoding="utf-8")
     print(f"fixtures: {len(expected['photos'])} photos, {len(expected['advice']['rows'])} advice rows -> {args.out}")
     return 0

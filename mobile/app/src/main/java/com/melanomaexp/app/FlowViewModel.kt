@@ -12,6 +12,7 @@ import com.melanomaexp.core.FlowMachine
 import com.melanomaexp.core.FlowState
 import com.melanomaexp.core.InferenceMode
 import com.melanomaexp.core.Prediction
+import com.melanomaexp.core.UploadJpeg
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.channels.Channel
@@ -24,11 +25,20 @@ import kotlinx.coroutines.withContext
 
 /**
  * The main flow (onboarding → menu → capture → working → result → advice): feeds events to the
- * core's [FlowMachine] and runs the effects it asks for. It holds the only copy of the photo, and
- * drops it when the machine says so (after the answer, on cancel, on errors a retry cannot fix).
+ * core's [FlowMachine] and runs the effects it asks for. It holds the only copy of the photo (and of
+ * its upload), and drops both when the machine says so (after the answer, on cancel, on errors a
+ * retry cannot fix).
  */
 class FlowViewModel(private val container: AppContainer) : ViewModel() {
-    private class Photo(val bytes: ByteArray, val mimeType: String)
+    /**
+     * The photo as captured or picked, and — made on the first remote analysis, kept for a retry —
+     * the JPEG that is uploaded: downscaled to model.json `upload_max_side_px`, upright, no metadata.
+     * On-device analysis reads the original (it never leaves the phone; its decoder subsamples).
+     */
+    private class Photo(val bytes: ByteArray, val mimeType: String) {
+        @Volatile
+        var upload: UploadJpeg? = null
+    }
 
     private val _state = MutableStateFlow(
         FlowMachine.initial(container.settings.onboardingSeen, container.settings.load().mode)
@@ -66,6 +76,7 @@ class FlowViewModel(private val container: AppContainer) : ViewModel() {
             }
             Effect.DiscardPhoto -> {
                 photo?.bytes?.fill(0)
+                photo?.upload?.bytes?.fill(0)
                 photo = null
             }
             Effect.CloseApp -> _closeApp.trySend(Unit)
@@ -84,9 +95,14 @@ class FlowViewModel(private val container: AppContainer) : ViewModel() {
     }
 
     private fun predict(mode: InferenceMode, current: Photo, signal: CancellationSignal): Prediction = when (mode) {
-        InferenceMode.REMOTE -> container.apiClient().predict(current.bytes, current.mimeType, { sent, total ->
-            viewModelScope.launch { onEvent(FlowEvent.Progress(sent.toFloat() / total)) }
-        }, signal)
+        InferenceMode.REMOTE -> {
+            // A 12-50 MP photo would not fit the Lambda path (~4.5 MB) nor upload fast: send the
+            // downscaled JPEG (a few hundred kB), made once per photo.
+            val upload = current.upload ?: container.prepareUpload(current.bytes).also { current.upload = it }
+            container.apiClient().predict(upload.bytes, upload.contentType, { sent, total ->
+                viewModelScope.launch { onEvent(FlowEvent.Progress(sent.toFloat() / total)) }
+            }, signal)
+        }
         InferenceMode.ON_DEVICE -> container.onDeviceAnalyzer().analyse(current.bytes)
     }
 

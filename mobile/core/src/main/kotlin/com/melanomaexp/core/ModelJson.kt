@@ -24,18 +24,20 @@ object ModelJson {
             throw ContractException("model.json.labels must be [\"benign\", \"malignant\"], got $labels")
         }
         return wrap("model.json") {
+            val input = parseInput(doc.obj("input", "model.json"))
             ModelSpec(
                 name = doc.str("name", "model.json"),
                 version = doc.str("version", "model.json"),
-                input = parseInput(doc.obj("input", "model.json")),
+                input = input,
                 threshold = doc.num("decision_threshold", "model.json"),
                 bands = parseBands(doc.obj("recommendation_bands", "model.json")),
-                qualityGate = parseQualityGate(doc.obj("quality_gate", "model.json")),
+                qualityGate = parseQualityGate(doc.obj("quality_gate", "model.json"), input),
                 disclaimer = doc.str("disclaimer", "model.json"),
                 intendedUse = doc.optString("intended_use", ""),
                 limitations = if (doc.has("limitations")) doc.strings("limitations", "model.json") else emptyList(),
                 testMetrics = numericMetrics(doc.optJSONObject("metrics")?.optJSONObject("test")),
                 ood = parseOod(doc),
+                onDevice = parseOnDevice(doc),
             )
         }
     }
@@ -99,15 +101,53 @@ object ModelJson {
 
     private fun recommendation(o: JSONObject, where: String) = Recommendation(o.str("level", where), o.str("text", where))
 
-    private fun parseQualityGate(gate: JSONObject): QualityGate {
+    private fun parseQualityGate(gate: JSONObject, input: InputSpec): QualityGate {
         val where = "model.json.quality_gate"
+        val minSide = gate.int("min_side_px", where)
+        val analysisSide = gate.int("analysis_max_side_px", where)
+        // As the serving app checks it (serving/model.py check_upload_side): optional (older bundles
+        // get the export's default), an integer no smaller than what the gate and the model need.
+        val uploadSide = if (gate.isNull("upload_max_side_px")) QualityGate.DEFAULT_UPLOAD_MAX_SIDE_PX else {
+            val raw = gate.opt("upload_max_side_px")
+            val need = maxOf(analysisSide, minSide, input.height, input.width)
+            if (raw !is Int || raw < need) {
+                throw ContractException(
+                    "$where.upload_max_side_px must be an integer >= $need " +
+                        "(analysis_max_side_px, min_side_px and the model input), got $raw"
+                )
+            }
+            raw
+        }
         return QualityGate(
-            minSidePx = gate.int("min_side_px", where),
-            analysisMaxSidePx = gate.int("analysis_max_side_px", where),
+            minSidePx = minSide,
+            analysisMaxSidePx = analysisSide,
             blurMinLaplacianVar = gate.num("blur_min_laplacian_var", where),
             darkMaxMean = gate.num("dark_max_mean", where),
             brightMinMean = gate.num("bright_min_mean", where),
             clippedMaxFraction = gate.num("clipped_max_fraction", where),
+            uploadMaxSidePx = uploadSide,
+        )
+    }
+
+    /**
+     * model.json `on_device` + `files`: the LiteRT model the phone runs. No `on_device` (a bundle
+     * exported before float and int8 were compared): int8, as the app always ran. `recommended_model`
+     * must be `float` or `int8`; its file comes from `files` (`tflite` / `tflite_int8`), or, in a
+     * document without `files` (`GET /v1/model` leaves them out), from the export's file names.
+     */
+    private fun parseOnDevice(doc: JSONObject): OnDeviceChoice {
+        val files = if (doc.isNull("files")) null else doc.obj("files", "model.json")
+        fun fileOf(model: OnDeviceModel): String =
+            files?.str(model.fileKey, "model.json.files") ?: model.defaultFile
+        if (doc.isNull("on_device")) return OnDeviceChoice.legacy(fileOf(OnDeviceModel.INT8))
+        val where = "model.json.on_device"
+        val entry = doc.obj("on_device", "model.json")
+        val model = OnDeviceModel.fromWire(entry.str("recommended_model", where))
+        return OnDeviceChoice(
+            model = model,
+            file = fileOf(model),
+            measured = entry.optBoolean("measured", false),
+            reason = entry.optString("reason", ""),
         )
     }
 

@@ -114,7 +114,10 @@ data class RecommendationBands(
     }
 }
 
-/** Photo-quality thresholds of model.json `quality_gate`, shared with the serving app. */
+/**
+ * Photo-quality thresholds of model.json `quality_gate`, shared with the serving app, and
+ * [uploadMaxSidePx]: the long side a photo is downscaled to before it is uploaded ([UploadPhoto]).
+ */
 data class QualityGate(
     val minSidePx: Int,
     val analysisMaxSidePx: Int,
@@ -122,7 +125,55 @@ data class QualityGate(
     val darkMaxMean: Double,
     val brightMinMean: Double,
     val clippedMaxFraction: Double,
-)
+    /** `upload_max_side_px`; bundles exported before it existed get the export's default. */
+    val uploadMaxSidePx: Int = DEFAULT_UPLOAD_MAX_SIDE_PX,
+) {
+    companion object {
+        /** The export's default `upload_max_side_px` (melanoma_exp/export/bundle.py DEFAULT_QUALITY_GATE). */
+        const val DEFAULT_UPLOAD_MAX_SIDE_PX = 1024
+    }
+}
+
+/**
+ * The two LiteRT models a bundle ships for the phone: the float32 one and the dynamic-range int8 one,
+ * named by their key in model.json `files` ([fileKey]) and, in bundles without `files` (the public
+ * `GET /v1/model` view), by the export's file name ([defaultFile]).
+ */
+enum class OnDeviceModel(val wire: String, val fileKey: String, val defaultFile: String) {
+    FLOAT("float", "tflite", "model.tflite"),
+    INT8("int8", "tflite_int8", "model_int8.tflite");
+
+    companion object {
+        /** Maps model.json `on_device.recommended_model`; an unknown value names the key and the known ones. */
+        fun fromWire(value: String): OnDeviceModel =
+            entries.firstOrNull { it.wire == value }
+                ?: throw ContractException(
+                    "model.json.on_device.recommended_model must be one of " +
+                        "${entries.joinToString { "'${it.wire}'" }}, got '$value'"
+                )
+    }
+}
+
+/**
+ * Which LiteRT model the phone runs by default: model.json `on_device` (the export scores float and
+ * int8 on the test split at the bundle's threshold and recommends float when int8 flips more than 1 %
+ * of the decisions or loses sensitivity). [file] is the asset to load, from model.json `files`.
+ */
+data class OnDeviceChoice(
+    val model: OnDeviceModel,
+    val file: String,
+    /** Whether the export measured float vs int8 (false: not measured, or no `on_device` entry). */
+    val measured: Boolean,
+    val reason: String,
+) {
+    companion object {
+        /** A bundle exported before `on_device` existed: the int8 model, as the app always ran. */
+        fun legacy(file: String = OnDeviceModel.INT8.defaultFile) = OnDeviceChoice(
+            OnDeviceModel.INT8, file, measured = false,
+            reason = "model.json has no on_device entry (exported before float and int8 were compared): int8, as before",
+        )
+    }
+}
 
 /**
  * model.json `ood`: the optional not-a-lesion check. [file] (`ood.tflite`) takes the classifier's
@@ -151,6 +202,8 @@ data class ModelSpec(
     val testMetrics: Map<String, Double>,
     /** The not-a-lesion check, or null for bundles exported without one. */
     val ood: OodSpec? = null,
+    /** The LiteRT model the phone runs (model.json `on_device` + `files`). */
+    val onDevice: OnDeviceChoice = OnDeviceChoice.legacy(),
 ) {
     init {
         require(threshold > 0.0 && threshold < 1.0) { "model.json decision_threshold must be in (0, 1), got $threshold" }
@@ -163,4 +216,7 @@ data class ModelSpec(
 
     /** The model reference an answer carries. */
     val ref: ModelRef get() = ModelRef(name, version)
+
+    /** The bundle file the phone's classifier loads (`model.tflite` or `model_int8.tflite`). */
+    val onDeviceModelFile: String get() = onDevice.file
 }

@@ -97,6 +97,95 @@ class ModelJsonTest {
         assertTrue(e.message, e.message!!.contains("RGB"))
     }
 
+    // model.json on_device: which LiteRT model the phone runs (the export's float-vs-int8 comparison).
+
+    private fun withOnDevice(recommended: Any?): String {
+        val doc = JSONObject(raw)
+        if (recommended == null) doc.remove("on_device")
+        else doc.put("on_device", JSONObject().put("measured", true).put("recommended_model", recommended).put("reason", "measured"))
+        return doc.toString()
+    }
+
+    @Test
+    fun `the exported bundle's on_device recommendation picks its file from files`() {
+        val doc = JSONObject(raw)
+        val onDevice = doc.getJSONObject("on_device")
+        val spec = TestEnv.bundleSpec
+        val key = if (onDevice.getString("recommended_model") == "float") "tflite" else "tflite_int8"
+        assertEquals(onDevice.getString("recommended_model"), spec.onDevice.model.wire)
+        assertEquals(doc.getJSONObject("files").getString(key), spec.onDeviceModelFile)
+        assertEquals(onDevice.getBoolean("measured"), spec.onDevice.measured)
+        assertEquals(onDevice.getString("reason"), spec.onDevice.reason)
+        assertTrue("the file is in the bundle", File(TestEnv.bundleDir, spec.onDeviceModelFile).isFile)
+    }
+
+    @Test
+    fun `recommended float runs model tflite`() {
+        val spec = ModelJson.parse(withOnDevice("float"))
+        assertEquals(OnDeviceModel.FLOAT, spec.onDevice.model)
+        assertEquals("model.tflite", spec.onDeviceModelFile)
+        assertTrue(spec.onDevice.measured)
+    }
+
+    @Test
+    fun `recommended int8 runs model_int8 tflite`() {
+        val spec = ModelJson.parse(withOnDevice("int8"))
+        assertEquals(OnDeviceModel.INT8, spec.onDevice.model)
+        assertEquals("model_int8.tflite", spec.onDeviceModelFile)
+    }
+
+    @Test
+    fun `a bundle without on_device runs int8 as before`() {
+        val spec = ModelJson.parse(withOnDevice(null))
+        assertEquals(OnDeviceModel.INT8, spec.onDevice.model)
+        assertEquals("model_int8.tflite", spec.onDeviceModelFile)
+        assertEquals(false, spec.onDevice.measured)
+        assertTrue(spec.onDevice.reason, spec.onDevice.reason.contains("no on_device"))
+        val explicitNull = JSONObject(raw).put("on_device", JSONObject.NULL).toString()
+        assertEquals("model_int8.tflite", ModelJson.parse(explicitNull).onDeviceModelFile)
+    }
+
+    @Test
+    fun `an unknown recommended model is refused naming the key`() {
+        for (bad in listOf("fp16", "FLOAT", "")) {
+            val e = assertThrows(ContractException::class.java) { ModelJson.parse(withOnDevice(bad)) }
+            assertTrue(e.message, e.message!!.contains("model.json.on_device.recommended_model"))
+            assertTrue(e.message, e.message!!.contains("'$bad'") && e.message!!.contains("'float'") && e.message!!.contains("'int8'"))
+        }
+        val missing = JSONObject(raw).put("on_device", JSONObject().put("measured", false)).toString()
+        val e = assertThrows(ContractException::class.java) { ModelJson.parse(missing) }
+        assertTrue(e.message, e.message!!.contains("model.json.on_device.recommended_model"))
+    }
+
+    @Test
+    fun `the file follows files, and the export's names where files is absent`() {
+        val renamed = JSONObject(withOnDevice("float"))
+        renamed.getJSONObject("files").put("tflite", "classifier_fp32.tflite")
+        assertEquals("classifier_fp32.tflite", ModelJson.parse(renamed.toString()).onDeviceModelFile)
+        // GET /v1/model leaves `files` out (serving/model.py INTERNAL_KEYS): the export's file names.
+        val public = JSONObject(withOnDevice("float")).apply { remove("files") }
+        assertEquals("model.tflite", ModelJson.parse(public.toString()).onDeviceModelFile)
+        val lacking = JSONObject(withOnDevice("float")).apply { getJSONObject("files").remove("tflite") }
+        val e = assertThrows(ContractException::class.java) { ModelJson.parse(lacking.toString()) }
+        assertTrue(e.message, e.message!!.contains("model.json.files.tflite"))
+    }
+
+    // quality_gate.upload_max_side_px: the long side uploads are downscaled to.
+
+    @Test
+    fun `upload_max_side_px is read, defaults for older bundles and is checked like the server checks it`() {
+        val gate = JSONObject(raw).getJSONObject("quality_gate")
+        assertEquals(gate.getInt("upload_max_side_px"), TestEnv.bundleSpec.qualityGate.uploadMaxSidePx)
+        assertEquals(1024, TestEnv.bundleSpec.qualityGate.uploadMaxSidePx)
+        val older = JSONObject(raw).apply { getJSONObject("quality_gate").remove("upload_max_side_px") }
+        assertEquals(QualityGate.DEFAULT_UPLOAD_MAX_SIDE_PX, ModelJson.parse(older.toString()).qualityGate.uploadMaxSidePx)
+        for (bad in listOf<Any>(gate.getInt("analysis_max_side_px") - 1, 1024.5, "1024", 0)) {
+            val doc = JSONObject(raw).apply { getJSONObject("quality_gate").put("upload_max_side_px", bad) }
+            val e = assertThrows(ContractException::class.java) { ModelJson.parse(doc.toString()) }
+            assertTrue(e.message, e.message!!.contains("model.json.quality_gate.upload_max_side_px"))
+        }
+    }
+
     @Test
     fun `wrong label order is refused`() {
         val doc = JSONObject(raw).put("labels", org.json.JSONArray(listOf("malignant", "benign")))

@@ -1,11 +1,15 @@
 package com.melanomaexp.core
 
 import org.json.JSONObject
+import java.awt.image.BufferedImage
 import java.io.ByteArrayInputStream
+import java.io.ByteArrayOutputStream
 import java.io.File
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
+import javax.imageio.IIOImage
 import javax.imageio.ImageIO
+import javax.imageio.ImageWriteParam
 
 /**
  * What the test driver (mobile/tools/run_suite.py) hands the JVM: the live servers, the bundle and
@@ -44,6 +48,29 @@ object JvmImageDecoder : ImageDecoder {
         val orientation = Orientation.fromJpeg(bytes)
         val upright = Orientation.apply(ArgbImage(img.width, img.height, pixels), orientation)
         return DecodedPhoto(upright, upright.width, upright.height)
+    }
+}
+
+/**
+ * The JVM's implementation of the encoder seam: ImageIO's JPEG writer (the JDK's libjpeg, IJG
+ * quality scaling as Android's libjpeg-turbo) on opaque RGB, no metadata but the JFIF header.
+ */
+object JvmJpegEncoder : JpegEncoder {
+    override fun encode(image: ArgbImage, quality: Int): ByteArray {
+        val rgb = BufferedImage(image.width, image.height, BufferedImage.TYPE_INT_RGB)
+        rgb.setRGB(0, 0, image.width, image.height, image.pixels, 0, image.width)
+        val writer = ImageIO.getImageWritersByFormatName("jpeg").next()
+        val params = writer.defaultWriteParam.apply {
+            compressionMode = ImageWriteParam.MODE_EXPLICIT
+            compressionQuality = quality / 100f
+        }
+        val out = ByteArrayOutputStream()
+        ImageIO.createImageOutputStream(out).use { stream ->
+            writer.output = stream
+            writer.write(null, IIOImage(rgb, null, null), params)
+        }
+        writer.dispose()
+        return out.toByteArray()
     }
 }
 

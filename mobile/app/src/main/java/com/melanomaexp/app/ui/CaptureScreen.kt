@@ -120,7 +120,9 @@ private fun CameraPreview(onPhoto: (ByteArray, String) -> Unit) {
 
 /**
  * Re-encodes the capture upright: the rotation is applied to the pixels instead of an EXIF tag, and
- * no metadata (GPS, device) survives into the upload.
+ * no metadata (GPS, device) survives. This full-resolution copy stays in memory on the phone (the
+ * on-device analysis reads it); what is uploaded is made from it by `AppContainer.prepareUpload`,
+ * downscaled to model.json `upload_max_side_px` (the core's `UploadPhoto`).
  */
 private fun uprightJpeg(image: ImageProxy): ByteArray {
     val bitmap = image.toBitmap()

@@ -24,7 +24,7 @@ fun ModelInfoScreen(viewModel: ModelInfoViewModel, onBack: () -> Unit) {
     Page {
         Text("About the models", style = MaterialTheme.typography.headlineSmall)
         Text("On this phone", fontWeight = FontWeight.Bold)
-        state.bundled?.let { ModelCard(it, notALesionCheck = state.bundledChecksNotALesion) }
+        state.bundled?.let { ModelCard(it, notALesionCheck = state.bundledChecksNotALesion, onThisPhone = true) }
             ?: Text("This build has no on-device model (see mobile/README.md).")
         Text("On the server", fontWeight = FontWeight.Bold)
         when {
@@ -40,10 +40,14 @@ fun ModelInfoScreen(viewModel: ModelInfoViewModel, onBack: () -> Unit) {
 }
 
 @Composable
-private fun ModelCard(spec: ModelSpec, notALesionCheck: Boolean) = Card(Modifier.fillMaxWidth()) {
+private fun ModelCard(spec: ModelSpec, notALesionCheck: Boolean, onThisPhone: Boolean = false) = Card(Modifier.fillMaxWidth()) {
     Column(Modifier.padding(16.dp)) {
         Text("${spec.name} ${spec.version}", fontWeight = FontWeight.Bold)
         Text("Input ${spec.input.width}×${spec.input.height} px, decision threshold ${"%.2f".format(spec.threshold)}")
+        if (onThisPhone) {
+            // model.json on_device: which LiteRT model the phone runs, and why.
+            Text("Runs the ${spec.onDevice.model.wire} model (${spec.onDevice.file}): ${spec.onDevice.reason}")
+        }
         Text(if (notALesionCheck) "Checks that the photo shows a skin lesion" else "No check that the photo shows a skin lesion")
         if (spec.testMetrics.isNotEmpty()) {
             Text("Test metrics: " + spec.testMetrics.entries.joinToString { (k, v) -> "$k ${"%.3f".format(v)}" })
