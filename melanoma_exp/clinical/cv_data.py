@@ -45,7 +45,7 @@ def _pixels(base: Path, index: pd.DataFrame, store: np.ndarray) -> None:
 def write_fold_dataset(base: Path, split: pd.Series, out: Path, cv_info: dict) -> Path:
     """Write the fold's prepared folder at ``out`` (no-op when it exists). Returns ``out``."""
     from melanoma_exp.data.prepare import INDEX, MANIFEST, read_manifest
-    from melanoma_exp.data.shards import write_shards
+    from melanoma_exp.data.shards import sha256_file, write_shards
     from melanoma_exp.data.split import SPLITS
 
     if (out / MANIFEST).is_file():
@@ -61,17 +61,22 @@ def write_fold_dataset(base: Path, split: pd.Series, out: Path, cv_info: dict) -
         store = np.lib.format.open_memmap(staging / "pixels.npy", mode="w+", dtype=np.uint8,
                                           shape=(len(index), size, size, 3))
         _pixels(base, index, store)
-        shards, counts = {}, {}
+        shards, counts, prepared = {}, {}, {}
         for name in SPLITS:
             rows = np.flatnonzero(index["split"].to_numpy() == name)
             records = ((index["isic_id"].iat[i], int(labels[i]), store[i]) for i in rows)
-            shards[name] = write_shards(staging, name, records, len(rows), int(manifest.get("shard_size", 1024)))
+            shards[name] = write_shards(staging, name, records, len(rows), int(manifest.get("shard_size", 1024)),
+                                        checksums=prepared)
             counts[name] = {"benign": int((labels[rows] == 0).sum()), "malignant": int((labels[rows] == 1).sum()),
                             "total": int(len(rows))}
         del store
         (staging / "pixels.npy").unlink()
         index.to_csv(staging / INDEX, index=False)
-        manifest.update({"shards": shards, "counts": counts, "cv": {**cv_info, "base": str(base)}})
+        prepared[INDEX] = sha256_file(staging / INDEX)
+        # the raw checksums are the base folder's (same raw files); the prepared ones are this fold's own
+        checksums = {**manifest.get("checksums", {"algorithm": "sha256"}), "prepared": prepared}
+        manifest.update({"shards": shards, "counts": counts, "cv": {**cv_info, "base": str(base)},
+                         "checksums": checksums})
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf8")
         try:
             staging.rename(out)

@@ -51,8 +51,16 @@ def register(subparsers) -> None:
                           help="print the isic-cli command line and exit")
     download.set_defaults(func=cmd_download)
 
-    validate = sub.add_parser("validate", help="check a raw folder's files against its metadata.csv")
-    validate.add_argument("raw_dir", type=Path, help="folder in isic-cli's layout")
+    validate = sub.add_parser(
+        "validate", help="check a raw folder against its metadata.csv, or a prepared one against its checksums",
+        description="A raw folder (isic-cli layout): every metadata.csv row has a present, decodable image. "
+        "A prepared folder (holds manifest.json): re-hash metadata.csv, every raw image prepare read, "
+        "index.csv and every shard, and name each file that changed or went missing since prepare.")
+    validate.add_argument("folder", type=Path, metavar="DIR",
+                          help="raw folder in isic-cli's layout, or a prepared folder (with manifest.json)")
+    validate.add_argument("--raw-dir", type=Path, default=None,
+                          help="prepared folder only: the raw folder, if it moved since prepare "
+                          "(default: raw_dir in manifest.json)")
     validate.set_defaults(func=cmd_validate)
 
     prepare = sub.add_parser("prepare", help="clean, balance, split and shard a raw folder",
@@ -89,8 +97,27 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from melanoma_exp.data.layout import validate_raw
+    from melanoma_exp.data.prepare import MANIFEST, validate_prepared
 
-    return _print_report(validate_raw(args.raw_dir, progress=True), args.raw_dir)
+    if (args.folder / MANIFEST).is_file():
+        try:
+            report = validate_prepared(args.folder, args.raw_dir, progress=True)
+        except ValueError as exc:  # a manifest without checksums: one line, no traceback
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(report.summary())
+        if report.bad:
+            kinds = {kind for _, kind, _, _ in report.problems}
+            hint = ("restore or re-download the raw files (`melanoma data download` fetches missing ones), "
+                    if kinds & {"raw", "metadata"} else "")
+            print(f"{report.bad} file(s) changed or missing since prepare: {hint}delete {args.folder} "
+                  "and run `melanoma data prepare` again", file=sys.stderr)
+            return 1
+        return 0
+    if args.raw_dir is not None:
+        print(f"error: --raw-dir is for a prepared folder; {args.folder} has no {MANIFEST}", file=sys.stderr)
+        return 2
+    return _print_report(validate_raw(args.folder, progress=True), args.folder)
 
 
 def _print_report(report, raw_dir) -> int:

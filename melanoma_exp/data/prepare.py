@@ -5,6 +5,10 @@
         index.csv       isic_id, label, split, group, then the metadata columns (dataset order)
         shards/         <split>-NNNNN-of-NNNNN.tfrecord, raw uint8 pixels (see shards.py)
 
+manifest.json's `checksums` hold the sha256 of metadata.csv, of every raw image prepare read (by
+isic_id; hashed from the bytes it decodes, so no second read) and of index.csv and every shard
+(hashed right after each is written). `validate_prepared` re-hashes them and names what changed.
+
 The folder name carries a fingerprint of the inputs (metadata.csv content, every image's name,
 size and mtime) and of the settings that change the prepared content, so a second run with the same
 inputs finds the folder and does nothing, and a run with changed inputs writes a new folder.
@@ -21,6 +25,7 @@ import os
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,7 +42,7 @@ from melanoma_exp.data.layout import (
     find_image,
     read_metadata,
 )
-from melanoma_exp.data.shards import RECORD_FORMAT, write_shards
+from melanoma_exp.data.shards import RECORD_FORMAT, sha256_file, write_shards
 from melanoma_exp.data.split import (
     SPLITS,
     SplitError,
@@ -111,7 +116,10 @@ def _label_exclusions(metadata: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, l
 
 
 def _decode_all(raw_dir: Path, ids: list[str], size: int, store: np.ndarray, progress: bool):
-    """Check, hash and decode every image into `store`; returns (reasons, sha1 digests)."""
+    """Check, hash and decode every image into `store`; returns (reasons, sha256 digests).
+
+    The digest is set for every file that was read (also an undecodable one), None otherwise.
+    """
     from tqdm.auto import tqdm
 
     def work(i: int):
@@ -119,12 +127,13 @@ def _decode_all(raw_dir: Path, ids: list[str], size: int, store: np.ndarray, pro
         reason = check_image_file(path) if path is None or path.stat().st_size == 0 else None
         if reason:
             return reason, None
-        data = path.read_bytes()  # read once: hashed for duplicates and decoded from memory
+        data = path.read_bytes()  # read once: hashed (duplicates, checksums) and decoded from memory
+        digest = hashlib.sha256(data).hexdigest()
         try:
             store[i] = load_resized(io.BytesIO(data), size)
         except Exception:  # noqa: BLE001 - any decoder failure: the file is unusable
-            return "undecodable_file", None
-        return None, hashlib.sha1(data).hexdigest()
+            return "undecodable_file", digest
+        return None, digest
 
     # Pillow releases the GIL while decoding, so threads scale over cores.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
@@ -134,7 +143,7 @@ def _decode_all(raw_dir: Path, ids: list[str], size: int, store: np.ndarray, pro
 
 
 def _clean(raw_dir: Path, settings: dict, store_path: Path, progress: bool):
-    """Labels, files, duplicates -> (kept frame with row positions in `store`, exclusions, store)."""
+    """Labels, files, duplicates -> (kept frame with rows in `store`, exclusions, store, raw sha256s)."""
     metadata = read_metadata(raw_dir)
     labelled, excluded = _label_exclusions(metadata)
     ids = list(labelled["isic_id"])
@@ -142,6 +151,7 @@ def _clean(raw_dir: Path, settings: dict, store_path: Path, progress: bool):
     store = np.lib.format.open_memmap(store_path, mode="w+", dtype=np.uint8,
                                       shape=(max(1, len(ids)), size, size, 3))
     reasons, digests = _decode_all(raw_dir, ids, size, store, progress)
+    raw_checksums = {isic_id: digest for isic_id, digest in zip(ids, digests, strict=True) if digest}
     keep = np.ones(len(ids), dtype=bool)
     first_seen: dict[str, str] = {}
     for i, (reason, digest) in enumerate(zip(reasons, digests, strict=True)):
@@ -161,7 +171,7 @@ def _clean(raw_dir: Path, settings: dict, store_path: Path, progress: bool):
                 f"(excluded: {', '.join(f'{k}={len(v)}' for k, v in excluded.items()) or 'none'}); "
                 "a classifier needs both classes"
             )
-    return kept, excluded, store
+    return kept, excluded, store, raw_checksums
 
 
 def _balance_and_split(kept: pd.DataFrame, settings: dict, excluded: dict) -> pd.DataFrame:
@@ -198,11 +208,14 @@ def _counts(index: pd.DataFrame) -> dict:
 
 
 def _write(staging: Path, index: pd.DataFrame, store: np.ndarray, settings: dict,
-           excluded: dict, fingerprint: str, progress: bool) -> None:
-    """Shards, index.csv and manifest.json into the staging folder."""
+           excluded: dict, fingerprint: str, checksums: dict, progress: bool) -> None:
+    """Shards, index.csv and manifest.json into the staging folder.
+
+    `checksums` comes with `metadata` and `raw` filled; `prepared` (index.csv, shards) is added here.
+    """
     from tqdm.auto import tqdm
 
-    shards = {}
+    shards, prepared = {}, {}
     bar = tqdm(total=len(index), desc="writing shards", unit="img", disable=not progress)
     for split in SPLITS:
         rows = index[index["split"] == split]
@@ -212,9 +225,10 @@ def _write(staging: Path, index: pd.DataFrame, store: np.ndarray, settings: dict
                 bar.update()
                 yield isic_id, int(label), store[row]
 
-        shards[split] = write_shards(staging, split, records(), len(rows), settings["shard_size"])
+        shards[split] = write_shards(staging, split, records(), len(rows), settings["shard_size"], prepared)
     bar.close()
     index.drop(columns="_row").to_csv(staging / INDEX, index=False)
+    prepared = {INDEX: sha256_file(staging / INDEX), **dict(sorted(prepared.items()))}
     manifest = {
         "format": FORMAT_VERSION,
         "source": settings["source"],
@@ -235,6 +249,7 @@ def _write(staging: Path, index: pd.DataFrame, store: np.ndarray, settings: dict
         "shards": shards,
         "record_format": RECORD_FORMAT,
         "labels": list(CLASS_NAMES),
+        "checksums": {"algorithm": "sha256", **checksums, "prepared": prepared},
     }
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf8")
 
@@ -273,9 +288,10 @@ def prepare_dataset(data_cfg, progress: bool = True) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".staging-{final.name}-", dir=root))
     try:
-        kept, excluded, store = _clean(raw_dir, settings, staging / "pixels.npy", progress)
+        kept, excluded, store, raw_checksums = _clean(raw_dir, settings, staging / "pixels.npy", progress)
         index = _balance_and_split(kept, settings, excluded)
-        _write(staging, index, store, settings, excluded, fingerprint, progress)
+        checksums = {"metadata": {METADATA_FILE: sha256_file(raw_dir / METADATA_FILE)}, "raw": raw_checksums}
+        _write(staging, index, store, settings, excluded, fingerprint, checksums, progress)
         del store
         (staging / "pixels.npy").unlink()
         try:
@@ -296,3 +312,96 @@ def read_manifest(prepared_dir: Path) -> dict:
             f"{prepared_dir} is not a prepared dataset (no {MANIFEST}); run `melanoma data prepare`"
         )
     return json.loads(path.read_text(encoding="utf8"))
+
+
+@dataclass
+class IntegrityReport:
+    """Result of re-hashing a prepared folder's inputs and outputs against manifest.json."""
+
+    folder: Path
+    raw_dir: Path
+    checked: dict[str, int] = field(default_factory=dict)  # kind -> files checked
+    # (status, kind, name, path): status changed|missing, kind raw|metadata|prepared, name isic_id/rel path
+    problems: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    @property
+    def bad(self) -> int:
+        return len(self.problems)
+
+    def summary(self) -> str:
+        """Counts per kind, then every changed or missing file (all of them, by id and path)."""
+        where = {"raw": f"raw images in {self.raw_dir}", "metadata": f"{METADATA_FILE} in {self.raw_dir}",
+                 "prepared": f"index.csv + shards in {self.folder}"}
+        lines = [f"integrity of {self.folder} (sha256 in {MANIFEST}):"]
+        for kind, label in where.items():
+            mine = [p for p in self.problems if p[1] == kind]
+            changed = sum(p[0] == "changed" for p in mine)
+            lines.append(f"  {label}: {self.checked.get(kind, 0)} checked, {changed} changed, "
+                         f"{len(mine) - changed} missing")
+        for status, kind, name, path in self.problems:
+            lines.append(f"  {status:<7} {kind:<8} {name}  {path}")
+        total = sum(self.checked.values())
+        lines.append(f"{self.bad} of {total} files changed or missing since prepare" if self.bad
+                     else f"all {total} files unchanged since prepare")
+        return "\n".join(lines)
+
+
+def validate_prepared(prepared_dir: Path, raw_dir: Path | None = None, progress: bool = False) -> IntegrityReport:
+    """Re-hash metadata.csv, every raw image prepare read, index.csv and every shard.
+
+    Args:
+        prepared_dir: a prepared folder (holds manifest.json).
+        raw_dir: the raw folder, when it moved since prepare (default: manifest's `raw_dir`).
+        progress: show a progress bar (bytes hashed).
+
+    Raises:
+        FileNotFoundError: no manifest.json.
+        ValueError: the manifest has no checksums (prepared before they were recorded).
+    """
+    from tqdm.auto import tqdm
+
+    prepared_dir = Path(prepared_dir)
+    manifest = read_manifest(prepared_dir)
+    sums = manifest.get("checksums")
+    if not sums:
+        raise ValueError(
+            f"{prepared_dir / MANIFEST} has no checksums (prepared before they were recorded): "
+            "delete the folder and run `melanoma data prepare` again to record them"
+        )
+    raw_dir = Path(raw_dir or manifest["raw_dir"])
+    report = IntegrityReport(folder=prepared_dir, raw_dir=raw_dir)
+    jobs = []  # (kind, name, path or None, shown path, expected)
+    for name, expected in sums.get("metadata", {}).items():
+        jobs.append(("metadata", name, raw_dir / name, raw_dir / name, expected))
+    for isic_id, expected in sums.get("raw", {}).items():
+        path = find_image(raw_dir, isic_id)
+        jobs.append(("raw", isic_id, path, path or raw_dir / f"{isic_id}.*", expected))
+    for name, expected in sums.get("prepared", {}).items():
+        jobs.append(("prepared", name, prepared_dir / name, prepared_dir / name, expected))
+    for kind, *_ in jobs:
+        report.checked[kind] = report.checked.get(kind, 0) + 1
+
+    def size(path):
+        try:
+            return path.stat().st_size if path is not None else 0
+        except OSError:
+            return 0
+
+    def check(job):
+        kind, name, path, shown, expected = job
+        try:
+            if path is None:
+                raise FileNotFoundError(shown)
+            return None if sha256_file(path) == expected else "changed"
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return "missing"
+
+    bar = tqdm(total=sum(size(job[2]) for job in jobs), desc="verifying sha256", unit="B", unit_scale=True,
+               unit_divisor=1024, disable=not progress)
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 2)) as pool:  # hashlib frees the GIL
+        for job, status in zip(jobs, pool.map(check, jobs), strict=True):
+            bar.update(size(job[2]))
+            if status:
+                report.problems.append((status, job[0], job[1], str(job[3])))
+    bar.close()
+    return report

@@ -8,6 +8,7 @@ TensorFlow is imported inside the functions (the CLI and config code stay light)
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -25,11 +26,30 @@ def shard_name(split: str, index: int, count: int) -> str:
     return f"shards/{split}-{index:05d}-of-{count:05d}.tfrecord"
 
 
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """sha256 hex digest of a file, read in 1 MiB chunks (bounded memory for any size)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def write_shards(
-    folder: Path, split: str, records: Iterable[tuple[str, int, np.ndarray]], total: int, shard_size: int
+    folder: Path, split: str, records: Iterable[tuple[str, int, np.ndarray]], total: int, shard_size: int,
+    checksums: dict[str, str] | None = None,
 ) -> list[str]:
-    """Write `(isic_id, label, pixels)` records of one split in order; returns shard names."""
+    """Write `(isic_id, label, pixels)` records of one split in order; returns shard names.
+
+    With `checksums`, each shard's sha256 is added as `{name: digest}` right after the shard is
+    closed (while it is still in the page cache), so hashing costs no extra cold read.
+    """
     import tensorflow as tf
+
+    def close(writer, name):
+        writer.close()
+        if checksums is not None:
+            checksums[name] = sha256_file(folder / name)
 
     count = max(1, -(-total // shard_size))
     names = [shard_name(split, i, count) for i in range(count)]
@@ -38,7 +58,7 @@ def write_shards(
     for isic_id, label, pixels in records:
         if written % shard_size == 0:
             if writer is not None:
-                writer.close()
+                close(writer, names[written // shard_size - 1])
             writer = tf.io.TFRecordWriter(str(folder / names[written // shard_size]))
         feature = {
             "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[pixels.tobytes()])),
@@ -48,9 +68,9 @@ def write_shards(
         writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
         written += 1
     if writer is not None:
-        writer.close()
+        close(writer, names[(written - 1) // shard_size])
     for name in names[max(1, -(-written // shard_size)) :]:  # an empty split still gets one file
-        tf.io.TFRecordWriter(str(folder / name)).close()
+        close(tf.io.TFRecordWriter(str(folder / name)), name)
     return names
 
 

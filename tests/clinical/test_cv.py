@@ -29,6 +29,10 @@ def test_fold_datasets_keep_groups_whole_and_pixels_intact(prepared_small, tmp_p
     assert len(val) == (folds == 1).sum()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["val"]["total"] == len(val) and manifest["cv"]["fold"] == 1
+    # its checksums describe its own shards and index.csv (the raw ones are the base folder's)
+    from melanoma_exp.data.prepare import validate_prepared
+
+    assert validate_prepared(out).problems == []
 
     # a val image of the fold is byte-identical to the same image in the base folder
     ids = list(load_split_index(out, "val")["isic_id"])
