@@ -15,9 +15,16 @@ from omegaconf import DictConfig
 
 import melanoma_exp.config  # noqa: F401  (registers ${project_root:} before Hydra composes)
 
+# Read by the melanoma_optuna sweeper: sweeps of this task refuse an ImageNet-weight >= 224 px sweep
+# on synthetic data that the command line did not ask for, and name their data first.
+SWEEP_CHECKS_DATA = True
+
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
+    from melanoma_exp.data.summary import data_banner
+
+    print(data_banner(cfg.data), flush=True)  # first line: the data this run trains on
     if cfg.get("cv"):  # `+cv=kfold`: one run per fold, objective = mean over folds
         from melanoma_exp.clinical.cv import cross_validate
 

@@ -31,3 +31,41 @@ def describe_prepared(prepared_dir: Path, disclaimer: bool = True) -> str:
     if disclaimer:
         lines.append(f"Note: {DISCLAIMER}")
     return "\n".join(lines)
+
+
+def data_banner(data_cfg) -> str:
+    """One line naming the data a run or sweep trains on: source, image count, prepared folder.
+
+    Cheap and side-effect free (nothing is generated or prepared): the count comes from the
+    prepared folder's manifest when it already exists, else the line says "not prepared yet".
+    Never raises; a config it cannot read still gets a line.
+    """
+    from omegaconf import DictConfig, OmegaConf
+
+    try:
+        cfg = OmegaConf.to_container(data_cfg, resolve=True) if isinstance(data_cfg, DictConfig) else dict(data_cfg)
+        source = cfg.get("source", "?")
+        raw_dir = Path(str(cfg.get("raw_dir"))).expanduser().resolve()
+        root = Path(str(cfg.get("prepared_root"))).expanduser().resolve()
+    except Exception as exc:  # the banner must never stop a run
+        return f"[data] (could not read the data config: {exc})"
+    head = f"[data] source {source}, {cfg.get('image_size')} px"
+    try:
+        from melanoma_exp.data.layout import read_metadata
+        from melanoma_exp.data.prepare import MANIFEST, _fingerprint, _settings, prepared_folder_name
+
+        settings = _settings(cfg)
+        if not (raw_dir / "metadata.csv").is_file():
+            what = "generated from data.synth at the start" if source == "synthetic" and cfg.get("synth") \
+                else "missing"
+            return (f"{head}, not prepared yet: {raw_dir} ({what}); "
+                    f"prepared folder under {root}")
+        metadata = read_metadata(raw_dir)
+        folder = root / prepared_folder_name(settings, _fingerprint(raw_dir, metadata, settings))
+        if (folder / MANIFEST).is_file():
+            total = read_manifest(folder).get("total")
+            return f"{head}, {total} images, prepared folder {folder}"
+        return (f"{head}, not prepared yet: {raw_dir} ({len(metadata)} raw images); "
+                f"prepared folder {folder}")
+    except Exception as exc:
+        return f"{head}, raw {raw_dir}, prepared folder under {root} (not inspected: {exc})"

@@ -122,8 +122,9 @@ class SweepRun:
     """One worker's sweep over the study named in `config.sweep`."""
 
     def __init__(self, config: DictConfig, launcher: Any, arguments: list[str],
-                 params: Any, conditions: Any) -> None:
+                 params: Any, conditions: Any, check_data: bool = True) -> None:
         self.config = config
+        self.check_data = check_data
         self.launcher = launcher
         self.sweep_cfg = config.sweep
         fixed, cli_space = split_arguments(arguments)
@@ -133,6 +134,7 @@ class SweepRun:
         conds = {k: v for k, v in dict(conditions or {}).items() if k in space}
         self.space = parse_space(space, conds)
         self.fixed = fixed
+        self.arguments = list(arguments)
         self.n_trials = int(self.sweep_cfg.n_trials)
         max_failures = self.sweep_cfg.get("max_failures")
         self.max_failures = None if max_failures is None else int(max_failures)
@@ -142,6 +144,17 @@ class SweepRun:
         self.study = None
         self.tracker = None
         self.failures = 0
+
+    def _check_data(self) -> None:
+        """Refuse an unasked-for synthetic ImageNet sweep; else print the data banner first."""
+        from melanoma_exp.data.summary import data_banner
+        from melanoma_exp.training.validate import check_sweep_data
+
+        cli = OmegaConf.select(self.config, "hydra.overrides.task", default=None) or []
+        check_sweep_data(self.config, self.arguments + [str(o) for o in cli])
+        data = OmegaConf.select(self.config, "data", default=None)
+        if data is not None:
+            print(data_banner(data), flush=True)
 
     def _open(self) -> None:
         from melanoma_exp.sweep.report import SweepTracker, tracking_settings
@@ -218,6 +231,8 @@ class SweepRun:
         """Sweep until the study holds `n_trials` counted trials; returns the study."""
         from tqdm import tqdm
 
+        if self.check_data:
+            self._check_data()  # once, before the study is opened: a refused sweep creates no trial
         self._open()
         start = progress(self.study)
         bar = tqdm(total=self.n_trials, initial=min(start.done, self.n_trials),

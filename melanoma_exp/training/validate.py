@@ -159,3 +159,49 @@ def _validate_eval(cfg):
         if not names or unknown:
             raise ConfigError(f"eval.tta_transforms={transforms!r}: expected a non-empty list of "
                               f"{', '.join(TTA_TRANSFORMS)}" + (f"; unknown: {', '.join(map(str, unknown))}" if unknown else ""))
+
+
+class SyntheticSweepRefused(ConfigError):
+    """An ImageNet-weight >= 224 px sweep on the default synthetic data (see `check_sweep_data`)."""
+
+
+def data_chosen_explicitly(overrides: list[str]) -> bool:
+    """True when the command line chose the data group: `data=...` or a recipe (`+experiment=...`).
+
+    The rule is deliberately simple: Hydra does not say whether a group's choice came from the
+    defaults list or from an override, so a `data=` override counts, and so does any recipe from
+    experiments/ (each one pins `override /data: ...`; best_<study>.yaml recipes written by sweeps
+    pin every group the sweep used).
+    """
+    keys = {str(o).lstrip("+~").split("=", 1)[0].strip() for o in overrides}
+    return "data" in keys or "experiment" in keys
+
+
+def check_sweep_data(cfg: DictConfig, overrides: list[str]) -> None:
+    """Refuse an ImageNet-weight >= 224 px sweep on synthetic data that nobody asked for.
+
+    `python run.py model=densenet201 +sweep=optuna` composes the default `data: synthetic`; on a GPU
+    box after `make data` that would quietly spend GPU hours on data that says nothing about skin.
+    Raises `SyntheticSweepRefused` (a `ConfigError`; before the study is opened, so no trial is created) unless the command
+    line chose the data group (see `data_chosen_explicitly`).
+    """
+    source = OmegaConf.select(cfg, "data.source", default=None)
+    weights = OmegaConf.select(cfg, "model.weights", default=None)
+    size = OmegaConf.select(cfg, "data.image_size", default=None)
+    try:
+        size = int(size)
+    except (TypeError, ValueError):
+        return  # validate_config names a bad image size in each trial
+    if source != "synthetic" or weights != "imagenet" or size < 224:
+        return
+    if data_chosen_explicitly(overrides):
+        return
+    raw_dir = OmegaConf.select(cfg, "data.raw_dir", default="?")
+    model = OmegaConf.select(cfg, "model.name", default="?")
+    raise SyntheticSweepRefused(
+        f"Refusing to sweep synthetic data: the composed config trains {model} with ImageNet weights "
+        f"at {size} px on data.source=synthetic (the default `data: synthetic` of conf/config.yaml, "
+        f"raw folder {raw_dir}), and the command line did not choose the data. Such a sweep says "
+        f"nothing about skin and wastes GPU hours. Either sweep the real archive: `make data`, then "
+        f"add `data=isic`; or add `data=synthetic` to mean it."
+    )

@@ -30,7 +30,7 @@ def test_headline_command_composes_as_a_sweep_without_multirun_flag():
 def test_headline_command_starts_a_sweep(tmp_path):
     # A tiny override set: one trial whose config the trainer rejects at once, so the sweep
     # starts, records the failure and ends, without training a DenseNet201 on 2 CPU cores.
-    run_py("model=densenet201", "+sweep=optuna", f"paths.output_dir={tmp_path}", "tracking=none",
+    run_py("model=densenet201", "data=synthetic", "+sweep=optuna", f"paths.output_dir={tmp_path}", "tracking=none",
            f"sweep.best_experiment_dir={tmp_path}/experiments", "sweep.n_trials=1",
            "sweep.max_failures=null", "head.units=-1")
     study = load(tmp_path, "densenet201-synthetic")
