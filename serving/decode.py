@@ -170,3 +170,14 @@ def _known_other_format(data: bytes) -> str | None:
 def _accepted_names() -> str:
     """Human list of accepted formats for error messages."""
     return "JPEG, PNG or WebP" + (" (HEIC also accepted)" if HEIF_AVAILABLE else "")
+
+
+def upload_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """The size a client uploads a ``(width, height)`` photo at: long side ``max_side`` (model.json
+    ``quality_gate.upload_max_side_px``), never upscaled, rounded half to even like the app's
+    `UploadPhoto.targetSize` and the browser page. The Python reference for their tests."""
+    longest = max(size)
+    if longest <= max_side:
+        return size
+    scale = max_side / longest
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))

@@ -35,7 +35,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # serving/ is a top-level package of the checkout
 
-from serving.decode import decode_image, to_model_input  # noqa: E402
+from serving.decode import decode_image, to_model_input, upload_size  # noqa: E402
 from serving.quality import assess_quality  # noqa: E402
 from serving.recommend import recommend  # noqa: E402
 from serving.service import LesionService  # noqa: E402
@@ -142,15 +142,6 @@ def reference(bundle: Path, out: Path) -> dict:
             expected["photos"][name]["ood"] = {"distance_squared": service.ood.distance_squared(inputs[0]),
                                                "answer": answer}
     return expected
-
-
-def upload_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
-    """The upload's size: long side ``max_side`` (never upscaled), rounded as the app and the page do."""
-    longest = max(size)
-    if longest <= max_side:
-        return size
-    scale = max_side / longest
-    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
 def upload_references(bundle: Path, out: Path) -> dict:

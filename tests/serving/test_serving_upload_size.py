@@ -21,6 +21,7 @@ from PIL import Image, ImageOps
 from serving_helpers import encode, lesion_image, start_uvicorn
 
 from melanoma_exp.export.bundle import DEFAULT_QUALITY_GATE
+from serving.decode import upload_size
 from serving.model import BundleError, load_model_json
 
 LAMBDA_PAYLOAD_BYTES = 6_000_000  # synchronous invocation limit; the body travels base64-encoded
@@ -58,15 +59,6 @@ def capture_jpeg(width: int, height: int, seed: int, quality: int = 95, exif: by
         img += noise
         image.paste(Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)), (0, y0))
     return encode(image, "JPEG", quality=quality, **({"exif": exif} if exif else {}))
-
-
-def upload_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
-    """Long side ``max_side``, never upscaled, rounded as the app (UploadPhoto.targetSize) and the page."""
-    longest = max(size)
-    if longest <= max_side:
-        return size
-    scale = max_side / longest
-    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
 def app_upload(photo: bytes, max_side: int) -> bytes:
