@@ -54,8 +54,9 @@ def test_ctrl_c_leaves_the_study_consistent_and_a_rerun_resumes(tmp_path):
                        "+toy.slow_trials=[1]", "+toy.slow_s=120")
     wait_for_running(tmp_path, 1)
     deadline = time.monotonic() + 60
-    while not list(tmp_path.glob("sweeps/toy/*/trial_1/.hydra")) and time.monotonic() < deadline:
-        time.sleep(0.2)  # interrupt inside the job, not while Hydra composes its config
+    while not list(tmp_path.glob("sweeps/toy/*/trial_1/sleeping")) and time.monotonic() < deadline:
+        time.sleep(0.2)  # interrupt the trial's work, not its setup (config, storage look-ups)
+    assert list(tmp_path.glob("sweeps/toy/*/trial_1/sleeping")), "trial 1 never started its work"
     worker.send_signal(signal.SIGINT)
     assert stopped(worker, tmp_path / "worker.log", timeout=120) != 0
     study = load(tmp_path)

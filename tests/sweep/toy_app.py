@@ -3,7 +3,8 @@
 It plays the trainer's part of the contract: finds its trial with `trial_from_config`, reports a
 per-epoch value computed from the swept parameters, prunes when told, and returns its objective.
 Test knobs (`+toy.*`): fail_trials / nan_trials (trial numbers that raise / return NaN),
-slow_trials (numbers that sleep `slow_s` in their first epoch), epochs, sleep_s (per epoch),
+slow_trials (numbers that sleep `slow_s` in their first epoch, after writing `sleeping` into their
+job folder), epochs, sleep_s (per epoch),
 barrier_dir + barrier_workers (a trial's first epoch waits until that many worker processes have
 started a trial: no worker can finish the study alone, whatever the timing).
 """
@@ -61,6 +62,9 @@ def main(cfg: DictConfig) -> float:
         if epoch == 0 and toy.get("barrier_dir"):
             barrier(str(toy.barrier_dir), int(toy.get("barrier_workers", 2)))
         if epoch == 0 and number in (toy.get("slow_trials") or []):
+            from hydra.core.hydra_config import HydraConfig
+
+            (Path(HydraConfig.get().runtime.output_dir) / "sleeping").touch()  # tests interrupt from here on
             time.sleep(float(toy.get("slow_s", 60)))
         time.sleep(float(toy.get("sleep_s", 0.0)))
         value = q * (1.0 - 0.5 ** (epoch + 1))
