@@ -14,17 +14,31 @@ size and mtime) and of the settings that change the prepared content, so a secon
 inputs finds the folder and does nothing, and a run with changed inputs writes a new folder.
 `data.balance` = class_weight / oversample / none all share one prepared folder (those are applied
 at training time); only `undersample` changes what is kept.
+
+Resumable and bounded: decoded images go to chunk files (shards.PixelChunks) in
+`prepared_root/.partial-<source>-<size>px-<key>/`, keyed by the raw folder and the image size only.
+A killed (or failed) prepare leaves them there; the next run with the same raw folder and image size
+decodes only the images of chunks not yet committed, or whose raw files changed since
+("resumed: N of M images already prepared"), whatever its other settings.
+Memory holds at most two chunks of pixels, whatever the number of images. The shards are written
+into that folder and renamed to the final name when complete; then the work folder is removed. Two
+prepares of the same inputs take turns (a lock on the work folder).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
 import os
 import shutil
-import tempfile
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +56,7 @@ from melanoma_exp.data.layout import (
     find_image,
     read_metadata,
 )
-from melanoma_exp.data.shards import RECORD_FORMAT, sha256_file, write_shards
+from melanoma_exp.data.shards import RECORD_FORMAT, PixelChunks, chunk_images, sha256_file, write_shards
 from melanoma_exp.data.split import (
     SPLITS,
     SplitError,
@@ -56,13 +70,12 @@ FORMAT_VERSION = 1
 BALANCE_METHODS = ("undersample", "class_weight", "oversample", "none")
 MANIFEST = "manifest.json"
 INDEX = "index.csv"
+WORK_PREFIX = ".partial-"
 
 
 def _settings(data_cfg) -> dict:
     """The resolved settings that decide the prepared content, validated with named errors."""
-    from omegaconf import DictConfig, OmegaConf
-
-    cfg = OmegaConf.to_container(data_cfg, resolve=True) if isinstance(data_cfg, DictConfig) else data_cfg
+    cfg = _plain(data_cfg)
     balance = cfg.get("balance", "none")
     if balance not in BALANCE_METHODS:
         raise ValueError(f"Unknown data.balance {balance!r}. Known: {', '.join(BALANCE_METHODS)}")
@@ -85,18 +98,55 @@ def _settings(data_cfg) -> dict:
     }
 
 
-def _fingerprint(raw_dir: Path, metadata: pd.DataFrame, settings: dict) -> str:
-    """Hash of metadata.csv, each listed image's (name, size, mtime) and the content settings."""
+def _run_settings(data_cfg, image_size: int) -> dict:
+    """How prepare works, not what it writes: `chunk_size` (images per work chunk, default ~32 MiB
+    of pixels) and `workers` (decoding threads, default one per core). Not in the fingerprint."""
+    cfg = _plain(data_cfg)
+    chunk = int(cfg.get("chunk_size") or chunk_images(image_size))
+    workers = int(cfg.get("workers") or os.cpu_count() or 2)
+    if chunk < 1 or workers < 1:
+        raise ValueError(f"data.chunk_size and data.workers must be >= 1, got {chunk} and {workers}")
+    return {"chunk_images": chunk, "workers": workers}
+
+
+def _plain(data_cfg) -> dict:
+    from omegaconf import DictConfig, OmegaConf
+
+    return OmegaConf.to_container(data_cfg, resolve=True) if isinstance(data_cfg, DictConfig) else data_cfg
+
+
+def _inputs_digest(raw_dir: Path, metadata: pd.DataFrame):
+    """(sha256 state over metadata.csv and each listed image's (name, size, mtime), those per isic_id)."""
     digest = hashlib.sha256()
     digest.update((raw_dir / METADATA_FILE).read_bytes())
+    signatures = {}
     for isic_id in metadata["isic_id"]:
         path = find_image(raw_dir, isic_id)
         stat = path.stat() if path else None
-        digest.update(f"{isic_id}|{path.name if path else ''}|{stat and stat.st_size}|"
-                      f"{stat and stat.st_mtime_ns}\n".encode())
+        signatures[isic_id] = (f"{isic_id}|{path.name if path else ''}|{stat and stat.st_size}|"
+                               f"{stat and stat.st_mtime_ns}")
+        digest.update(f"{signatures[isic_id]}\n".encode())
+    return digest, signatures
+
+
+def _fingerprint(raw_dir: Path, metadata: pd.DataFrame, settings: dict) -> str:
+    """Hash of metadata.csv, each listed image's (name, size, mtime) and the content settings."""
+    return _settings_fingerprint(_inputs_digest(raw_dir, metadata)[0], settings)
+
+
+def _settings_fingerprint(inputs, settings: dict) -> str:
+    """The prepared folder's fingerprint: the inputs digest (`_inputs_digest`) plus the content settings."""
+    digest = inputs.copy()
     content = {k: v for k, v in settings.items() if k not in ("raw_dir", "prepared_root")}
     digest.update(json.dumps({"format": FORMAT_VERSION, **content}, sort_keys=True).encode())
     return digest.hexdigest()
+
+
+def _decode_key(raw_dir: Path, image_size: int) -> str:
+    """Whose decoded pixels a work folder holds: the raw folder, image size and resize policy (which
+    raw files they came from is checked per chunk, by name, size and mtime)."""
+    what = {"decode": FORMAT_VERSION, "raw_dir": str(raw_dir), "image_size": image_size, "resize": RESIZE_POLICY}
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
 def _label_exclusions(metadata: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[str]]]:
@@ -115,42 +165,60 @@ def _label_exclusions(metadata: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, l
     return kept, excluded
 
 
-def _decode_all(raw_dir: Path, ids: list[str], size: int, store: np.ndarray, progress: bool):
-    """Check, hash and decode every image into `store`; returns (reasons, sha256 digests).
+def _decode_chunks(raw_dir: Path, chunks: PixelChunks, workers: int, progress: bool) -> dict:
+    """Check, hash and decode every image of every chunk not yet committed; returns counts.
 
-    The digest is set for every file that was read (also an undecodable one), None otherwise.
+    Each result is (reason, sha256, pixels): the digest is set for every file that was read (also an
+    undecodable one), None otherwise. One chunk decodes ahead while the previous one is written, so
+    at most two chunks of pixels are in memory.
     """
     from tqdm.auto import tqdm
+
+    ids, size = chunks.ids, chunks.size
+    todo = [c for c in range(len(chunks)) if not chunks.is_done(c)]
+    resumed = len(ids) - sum(len(chunks.rows(c)) for c in todo)
+    if progress and resumed:
+        print(f"resumed: {resumed} of {len(ids)} images already prepared ({chunks.folder})")
 
     def work(i: int):
         path = find_image(raw_dir, ids[i])
         reason = check_image_file(path) if path is None or path.stat().st_size == 0 else None
         if reason:
-            return reason, None
+            return reason, None, None
         data = path.read_bytes()  # read once: hashed (duplicates, checksums) and decoded from memory
         digest = hashlib.sha256(data).hexdigest()
         try:
-            store[i] = load_resized(io.BytesIO(data), size)
+            return None, digest, load_resized(io.BytesIO(data), size)
         except Exception:  # noqa: BLE001 - any decoder failure: the file is unusable
-            return "undecodable_file", digest
-        return None, digest
+            return "undecodable_file", digest, None
 
     # Pillow releases the GIL while decoding, so threads scale over cores.
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        results = list(tqdm(pool.map(work, range(len(ids))), total=len(ids), desc="decode+resize",
-                            unit="img", disable=not progress))
-    return [r for r, _ in results], [h for _, h in results]
+    pool = ThreadPoolExecutor(max_workers=workers)
+    bar = tqdm(total=len(ids), initial=resumed, desc="decode+resize", unit="img", disable=not progress)
+    pending: deque = deque()
+
+    def commit_oldest():
+        chunk, futures = pending.popleft()
+        chunks.commit(chunk, [f.result() for f in futures])
+        bar.update(len(futures))
+
+    try:
+        for chunk in todo:
+            pending.append((chunk, [pool.submit(work, i) for i in chunks.rows(chunk)]))
+            if len(pending) > 1:
+                commit_oldest()
+        while pending:
+            commit_oldest()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+    return {"images": len(ids), "resumed": resumed, "decoded": len(ids) - resumed}
 
 
-def _clean(raw_dir: Path, settings: dict, store_path: Path, progress: bool):
-    """Labels, files, duplicates -> (kept frame with rows in `store`, exclusions, store, raw sha256s)."""
-    metadata = read_metadata(raw_dir)
-    labelled, excluded = _label_exclusions(metadata)
-    ids = list(labelled["isic_id"])
-    size = settings["image_size"]
-    store = np.lib.format.open_memmap(store_path, mode="w+", dtype=np.uint8,
-                                      shape=(max(1, len(ids)), size, size, 3))
-    reasons, digests = _decode_all(raw_dir, ids, size, store, progress)
+def _clean(labelled: pd.DataFrame, excluded: dict, chunks: PixelChunks, raw_dir: Path):
+    """Files and duplicates -> (kept frame with `_row` into `chunks`, exclusions, raw sha256s)."""
+    ids = chunks.ids
+    reasons, digests = chunks.results()
     raw_checksums = {isic_id: digest for isic_id, digest in zip(ids, digests, strict=True) if digest}
     keep = np.ones(len(ids), dtype=bool)
     first_seen: dict[str, str] = {}
@@ -171,7 +239,7 @@ def _clean(raw_dir: Path, settings: dict, store_path: Path, progress: bool):
                 f"(excluded: {', '.join(f'{k}={len(v)}' for k, v in excluded.items()) or 'none'}); "
                 "a classifier needs both classes"
             )
-    return kept, excluded, store, raw_checksums
+    return kept, excluded, raw_checksums
 
 
 def _balance_and_split(kept: pd.DataFrame, settings: dict, excluded: dict) -> pd.DataFrame:
@@ -207,28 +275,35 @@ def _counts(index: pd.DataFrame) -> dict:
     return out
 
 
-def _write(staging: Path, index: pd.DataFrame, store: np.ndarray, settings: dict,
-           excluded: dict, fingerprint: str, checksums: dict, progress: bool) -> None:
+
+def _write(staging: Path, index: pd.DataFrame, chunks: PixelChunks, settings: dict,
+           excluded: dict, fingerprint: str, checksums: dict, run: dict, progress: bool) -> None:
     """Shards, index.csv and manifest.json into the staging folder.
 
     `checksums` comes with `metadata` and `raw` filled; `prepared` (index.csv, shards) is added here.
+    Pixels stream from the chunk files one record at a time (rows of a split are in chunk order).
     """
     from tqdm.auto import tqdm
 
+    start = time.perf_counter()
     shards, prepared = {}, {}
     bar = tqdm(total=len(index), desc="writing shards", unit="img", disable=not progress)
-    for split in SPLITS:
-        rows = index[index["split"] == split]
+    try:
+        for split in SPLITS:
+            rows = index[index["split"] == split]
 
-        def records(rows=rows):
-            for isic_id, label, row in zip(rows["isic_id"], rows["label"], rows["_row"], strict=True):
-                bar.update()
-                yield isic_id, int(label), store[row]
+            def records(rows=rows):
+                for isic_id, label, row in zip(rows["isic_id"], rows["label"], rows["_row"], strict=True):
+                    bar.update()
+                    yield isic_id, int(label), chunks.pixels(int(row))
 
-        shards[split] = write_shards(staging, split, records(), len(rows), settings["shard_size"], prepared)
-    bar.close()
+            shards[split] = write_shards(staging, split, records(), len(rows), settings["shard_size"], prepared)
+    finally:
+        chunks.close()
+        bar.close()
     index.drop(columns="_row").to_csv(staging / INDEX, index=False)
     prepared = {INDEX: sha256_file(staging / INDEX), **dict(sorted(prepared.items()))}
+    run["seconds"]["write"] = round(time.perf_counter() - start, 3)
     manifest = {
         "format": FORMAT_VERSION,
         "source": settings["source"],
@@ -250,6 +325,9 @@ def _write(staging: Path, index: pd.DataFrame, store: np.ndarray, settings: dict
         "record_format": RECORD_FORMAT,
         "labels": list(CLASS_NAMES),
         "checksums": {"algorithm": "sha256", **checksums, "prepared": prepared},
+        # How this folder was made (not its content): images decoded by this run vs taken from the
+        # chunks of an interrupted one, threads, seconds per phase.
+        "prepare_run": run,
     }
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf8")
 
@@ -260,15 +338,48 @@ def prepared_folder_name(settings: dict, fingerprint: str) -> str:
     return f"{settings['source']}-{settings['image_size']}px-{kept}-{fingerprint[:12]}"
 
 
+@contextmanager
+def _locked(work: Path, final: Path, progress: bool) -> Iterator[Path | None]:
+    """Hold an exclusive lock on the work folder (created); None when `final` appeared meanwhile.
+
+    The holder removes the folder when it is done, so a waiter that wakes up checks that the folder
+    it locked is still the one at `work`, and otherwise starts over (usually finding `final`).
+    """
+    while True:
+        if (final / MANIFEST).is_file():
+            yield None
+            return
+        work.mkdir(parents=True, exist_ok=True)
+        fd = os.open(work, os.O_RDONLY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if progress:
+                    print(f"another prepare is working in {work}; waiting for it")
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                current = os.stat(work).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                yield work
+                return
+        finally:
+            os.close(fd)
+
+
 def prepare_dataset(data_cfg, progress: bool = True) -> Path:
     """Prepare the raw folder `data_cfg.raw_dir` (contract 1) into a prepared folder (contract 2).
 
     Args:
-        data_cfg: the composed `cfg.data` node (or a plain dict with the same keys).
-        progress: show progress bars.
+        data_cfg: the composed `cfg.data` node (or a plain dict with the same keys; optional
+            `chunk_size` and `workers` tune how it runs, not what it writes).
+        progress: show progress bars (and the "resumed: N of M" line).
 
     Returns:
         The prepared folder. If it already exists for these inputs and settings, nothing is done.
+        A run that was killed or failed is resumed: images already decoded are not decoded again.
 
     Raises:
         RawDataError: no metadata.csv / diagnosis_1 column, or a class with zero images.
@@ -276,32 +387,62 @@ def prepare_dataset(data_cfg, progress: bool = True) -> Path:
         ValueError: unknown balance method or bad image size.
     """
     settings = _settings(data_cfg)
+    run = _run_settings(data_cfg, settings["image_size"])
     raw_dir = Path(settings["raw_dir"])
     metadata = read_metadata(raw_dir)
-    fingerprint = _fingerprint(raw_dir, metadata, settings)
+    inputs, signatures = _inputs_digest(raw_dir, metadata)
+    fingerprint = _settings_fingerprint(inputs, settings)
     root = Path(settings["prepared_root"])
     final = root / prepared_folder_name(settings, fingerprint)
     if (final / MANIFEST).is_file():
         if progress:
             print(f"prepared dataset is up to date: {final}")
         return final
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".staging-{final.name}-", dir=root))
-    try:
-        kept, excluded, store, raw_checksums = _clean(raw_dir, settings, staging / "pixels.npy", progress)
-        index = _balance_and_split(kept, settings, excluded)
-        checksums = {"metadata": {METADATA_FILE: sha256_file(raw_dir / METADATA_FILE)}, "raw": raw_checksums}
-        _write(staging, index, store, settings, excluded, fingerprint, checksums, progress)
-        del store
-        (staging / "pixels.npy").unlink()
+    size = settings["image_size"]
+    key = _decode_key(raw_dir, size)
+    work_name = f"{WORK_PREFIX}{settings['source']}-{size}px-{key[:12]}"
+    with _locked(root / work_name, final, progress) as work:
+        if work is None:
+            return final  # another prepare wrote it while this one waited
+        chunks = None
         try:
-            staging.rename(final)  # atomic: readers never see a half-written folder
-        except OSError:
-            if not (final / MANIFEST).is_file():  # lost a race only if the other writer finished
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            start = time.perf_counter()
+            labelled, excluded = _label_exclusions(metadata)
+            ids = list(labelled["isic_id"])
+            chunks = PixelChunks(work / "chunks", ids, size, run["chunk_images"], key, [signatures[i] for i in ids])
+            run.update(_decode_chunks(raw_dir, chunks, run["workers"], progress))
+            decoded = time.perf_counter()
+            kept, excluded, raw_checksums = _clean(labelled, excluded, chunks, raw_dir)
+            index = _balance_and_split(kept, settings, excluded)
+            checksums = {"metadata": {METADATA_FILE: sha256_file(raw_dir / METADATA_FILE)}, "raw": raw_checksums}
+            staging = work / "out"
+            shutil.rmtree(staging, ignore_errors=True)  # a write phase a killed run left half done
+            staging.mkdir()
+            run["seconds"] = {"decode": round(decoded - start, 3)}
+            _write(staging, index, chunks, settings, excluded, fingerprint, checksums, run, progress)
+            try:
+                staging.rename(final)  # atomic: readers never see a half-written folder
+            except OSError:
+                if not (final / MANIFEST).is_file():  # only a finished folder may be there already
+                    raise
+        except BaseException:
+            _keep_or_remove(work, chunks)
+            raise
+        shutil.rmtree(work, ignore_errors=True)
     return final
+
+
+def _keep_or_remove(work: Path, chunks: PixelChunks | None) -> None:
+    """After a failure: keep committed chunks for the next run (and say where), else remove the folder."""
+    done = [c for c in range(len(chunks)) if chunks.is_done(c)] if chunks is not None else []
+    if not done:
+        shutil.rmtree(work, ignore_errors=True)
+        return
+    images = sum(len(chunks.rows(c)) for c in done)
+    size_gb = chunks.disk_bytes() / 1e9
+    print(f"prepare stopped: {images} decoded images are kept in {work} ({size_gb:.2f} GB); the next "
+          "`melanoma data prepare` with the same raw folder and image size resumes from them "
+          "(delete the folder to free the space)", file=sys.stderr)
 
 
 def read_manifest(prepared_dir: Path) -> dict:

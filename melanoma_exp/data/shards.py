@@ -1,15 +1,22 @@
-"""The shard record format of a prepared dataset (TFRecord of tf.train.Example).
+"""Pixels on disk: the shard record format of a prepared dataset, and prepare's resumable chunks.
 
-Each record holds one image decoded and resized once: `image` = raw uint8 bytes of an
-(S, S, 3) RGB array in row-major HWC order, `label` = int64 (1 = malignant), `isic_id` = bytes.
-Raw pixels (not JPEG) mean an epoch does no image decoding at all: reading a batch is a memcpy.
-TensorFlow is imported inside the functions (the CLI and config code stay light).
+Shards (TFRecord of tf.train.Example): each record holds one image decoded and resized once:
+`image` = raw uint8 bytes of an (S, S, 3) RGB array in row-major HWC order, `label` = int64
+(1 = malignant), `isic_id` = bytes. Raw pixels (not JPEG) mean an epoch does no image decoding at
+all: reading a batch is a memcpy. TensorFlow is imported inside the functions (the CLI and config
+code stay light).
+
+Chunks (`PixelChunks`): while prepare decodes, it commits every few hundred images to a chunk file
+(atomically), so a killed prepare resumes where it stopped and memory never holds more than two
+chunks, whatever the number of images.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import json
+import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +72,8 @@ def write_shards(
             "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
             "isic_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[isic_id.encode()])),
         }
-        writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+        example = tf.train.Example(features=tf.train.Features(feature=feature))
+        writer.write(example.SerializeToString(deterministic=True))  # map order fixed: same bytes in any process
         written += 1
     if writer is not None:
         close(writer, names[(written - 1) // shard_size])
@@ -86,3 +94,135 @@ def parse_batch(serialized, image_size: int):
     images = tf.io.decode_raw(parsed["image"], tf.uint8)
     images = tf.reshape(images, [-1, image_size, image_size, 3])
     return images, parsed["label"]
+
+
+# --- Decoded-pixel chunks: prepare's resumable work store ---------------------------------------------
+CHUNK_BYTES = 32 << 20  # pixels per chunk file (~220 images at 224 px): bounds memory and lost work
+
+
+def chunk_images(image_size: int, budget: int = CHUNK_BYTES) -> int:
+    """Images per chunk for `image_size`: about `budget` bytes of pixels, between 16 and 1024."""
+    return max(16, min(1024, budget // (image_size * image_size * 3)))
+
+
+class PixelChunks:
+    """Decoded images of one prepare, `per_chunk` per file, each chunk committed atomically.
+
+        folder/plan.json         key (what decoding depends on), per_chunk, image_size, images;
+                                 another key, chunking or size wipes the folder
+        folder/chunk-NNNNN.npy   uint8 (k, S, S, 3); zeros for an image that could not be used
+        folder/chunk-NNNNN.json  ids, signatures, reasons (None = usable), sha256 (None = not read)
+
+    Each file is written under a temporary name and renamed; the JSON goes last. A chunk is done
+    exactly when its JSON names the expected ids with the expected signatures (the raw file's name,
+    size and mtime) and its .npy has the expected size: a chunk holding a file that changed since
+    (re-downloaded, say) is decoded again, and so is anything a killed run left half written.
+    """
+
+    def __init__(self, folder: Path, ids: Sequence[str], image_size: int, per_chunk: int, key: str,
+                 signatures: Sequence[str] | None = None):
+        self.folder, self.ids, self.size, self.per_chunk = Path(folder), list(ids), image_size, per_chunk
+        self.signatures = list(signatures) if signatures is not None else [""] * len(self.ids)
+        plan = {"key": key, "per_chunk": per_chunk, "image_size": image_size}
+        plan_file = self.folder / "plan.json"
+        try:
+            old = json.loads(plan_file.read_text(encoding="utf8"))
+            same = {k: old.get(k) for k in plan} == plan
+        except (OSError, ValueError, AttributeError):
+            same = False
+        if not same and self.folder.exists():  # other decoding or chunking: nothing here can be reused
+            for stale in self.folder.iterdir():
+                stale.unlink()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        _write_atomic(plan_file, json.dumps({**plan, "images": len(self.ids)}).encode())
+        self._handle = None  # (chunk, open file, data offset) of the chunk `pixels` reads
+
+    def __len__(self) -> int:
+        return -(-len(self.ids) // self.per_chunk)
+
+    def rows(self, chunk: int) -> range:
+        """Row numbers (positions in `ids`) of one chunk."""
+        return range(chunk * self.per_chunk, min(len(self.ids), (chunk + 1) * self.per_chunk))
+
+    def _paths(self, chunk: int) -> tuple[Path, Path]:
+        return self.folder / f"chunk-{chunk:05d}.npy", self.folder / f"chunk-{chunk:05d}.json"
+
+    def _nbytes(self, chunk: int) -> int:
+        return len(self.rows(chunk)) * self.size * self.size * 3
+
+    def is_done(self, chunk: int) -> bool:
+        """Whether `chunk` was committed (by this run or a killed earlier one) and is complete."""
+        pixels, meta = self._paths(chunk)
+        rows = self.rows(chunk)
+        try:
+            saved = json.loads(meta.read_text(encoding="utf8"))
+            return saved["ids"] == self.ids[rows.start:rows.stop] and \
+                saved["signatures"] == self.signatures[rows.start:rows.stop] and \
+                pixels.stat().st_size == _npy_offset(pixels) + self._nbytes(chunk)
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+
+    def commit(self, chunk: int, results: Sequence[tuple[str | None, str | None, np.ndarray | None]]) -> None:
+        """Write one chunk: `results[j]` = (reason, sha256, pixels or None) of row `rows(chunk)[j]`."""
+        rows = self.rows(chunk)
+        assert len(results) == len(rows), (chunk, len(results), len(rows))
+        block = np.zeros((len(rows), self.size, self.size, 3), dtype=np.uint8)
+        for j, (_, _, pixels) in enumerate(results):
+            if pixels is not None:
+                block[j] = pixels
+        pixels_path, meta_path = self._paths(chunk)
+        tmp = pixels_path.with_suffix(".npy.tmp")
+        with open(tmp, "wb") as handle:
+            np.save(handle, block)
+        os.replace(tmp, pixels_path)
+        meta = {"ids": self.ids[rows.start:rows.stop], "signatures": self.signatures[rows.start:rows.stop],
+                "reasons": [r for r, _, _ in results],
+                "sha256": [d for _, d, _ in results]}
+        _write_atomic(meta_path, json.dumps(meta).encode())
+
+    def results(self) -> tuple[list[str | None], list[str | None]]:
+        """(reasons, sha256 digests) of every row, in `ids` order; every chunk must be done."""
+        reasons, digests = [], []
+        for chunk in range(len(self)):
+            meta = json.loads(self._paths(chunk)[1].read_text(encoding="utf8"))
+            reasons += meta["reasons"]
+            digests += meta["sha256"]
+        return reasons, digests
+
+    def pixels(self, row: int) -> np.ndarray:
+        """The (S, S, 3) pixels of `row`, read from its chunk file (one open file at a time)."""
+        chunk, j = divmod(row, self.per_chunk)
+        if self._handle is None or self._handle[0] != chunk:
+            self.close()
+            path = self._paths(chunk)[0]
+            self._handle = (chunk, open(path, "rb"), _npy_offset(path))  # noqa: SIM115 - kept open across calls
+        _, handle, offset = self._handle
+        nbytes = self.size * self.size * 3
+        handle.seek(offset + j * nbytes)
+        return np.frombuffer(handle.read(nbytes), dtype=np.uint8).reshape(self.size, self.size, 3)
+
+    def close(self) -> None:
+        """Close the chunk file `pixels` keeps open."""
+        if self._handle is not None:
+            self._handle[1].close()
+            self._handle = None
+
+    def disk_bytes(self) -> int:
+        """Bytes of every file in the folder."""
+        return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
+
+
+def _npy_offset(path: Path) -> int:
+    """Where the array data starts in a .npy file (after its header)."""
+    with open(path, "rb") as handle:
+        fmt = np.lib.format
+        header = fmt.read_array_header_1_0 if fmt.read_magic(handle) == (1, 0) else fmt.read_array_header_2_0
+        header(handle)
+        return handle.tell()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` under a temporary name, then rename: readers see all of it or nothing."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
