@@ -3,6 +3,7 @@
     python -m bench                 # all of them
     python -m bench pipeline        # only bench_pipeline.py (names without the bench_ prefix)
     python -m bench --out FILE      # write the report elsewhere (default: <project>/BENCHMARKS.md)
+    python -m bench prepare --update  # re-measure only these; the other sections stay as they are
 
 The GPU section is never measured here: it is bench/GPU.md, written by `python -m bench.gpu_benchmark
 --out bench/GPU.md` on a GPU box and committed, copied in as it stands.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -47,12 +49,34 @@ def _run_isolated(name: str) -> str | None:
         return out.read_text(encoding="utf8") or f"## {name}\n\n(no report)\n"
 
 
+def update_sections(report: str, sections: list[str], stamp: str) -> str:
+    """`report` with each of `sections` replacing the section of the same `## ` heading, or added
+    before the GPU section (the last one) when it is new; each gets `stamp` (where it was measured)."""
+    for section in sections:
+        heading = section.splitlines()[0]
+        section = section.rstrip("\n") + f"\n\n{stamp}\n"
+        parts = re.split(r"(?m)^(?=## )", report)
+        same = [i for i, part in enumerate(parts) if part.splitlines()[0] == heading]
+        if same:
+            parts[same[0]] = section + ("\n" if same[0] < len(parts) - 1 else "")
+        else:
+            gpu = next((i for i, part in enumerate(parts) if part.startswith("## GPU")), len(parts))
+            parts.insert(gpu, section + "\n")
+        report = "".join(parts)
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all: {', '.join(discover())})")
     parser.add_argument("--out", type=Path, default=BENCH_DIR.parent / "BENCHMARKS.md")
+    parser.add_argument("--update", action="store_true",
+                        help="replace only the named benchmarks' sections in the existing report, each "
+                        "stamped with this machine and date; the others stay as they were measured")
     args = parser.parse_args(argv)
+    if args.update and not (args.names and args.out.is_file()):
+        parser.error("--update needs benchmark names and an existing report to update")
     names = args.names or discover()
     unknown = sorted(set(names) - set(discover()))
     if unknown:
@@ -69,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
         took = time.perf_counter() - start
         print(f"--- bench_{name}: {took:.0f} s", flush=True)
         sections.append(section or f"## {name}\n\n(no report)\n")
+    if args.update:
+        stamp = (f"(Updated alone by `python -m bench {' '.join(names)} --update` on "
+                 f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {machine()}; load average {load:.1f} at the start.)")
+        args.out.write_text(update_sections(args.out.read_text(encoding="utf8"), sections, stamp), encoding="utf8")
+        print(f"\nupdated {args.out}" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+        return 1 if failed else 0
     gpu = BENCH_DIR / "GPU.md"  # written by bench.gpu_benchmark on a GPU box, committed as measured
     if gpu.is_file():
         sections.append(gpu.read_text(encoding="utf8") + "\n(Copied from bench/GPU.md: measured on the GPU "
