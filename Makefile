@@ -37,7 +37,7 @@ system-deps:  ## check the system tools the tests use (Chromium, JDK, JUnit, aap
 	@bash .ci/system-deps.sh
 
 demo: setup  ## synthetic data -> prepare -> train the demo model -> summary (minutes on 2 CPU cores)
-	$(PY) -m melanoma_exp.demo
+	$(PY) -m melanoma_exp.commands.demo
 
 test: setup system-deps  ## the whole test suite, slow end-to-end tests included; ends with the slowest tests
 	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=25

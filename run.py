@@ -26,10 +26,10 @@ def main(cfg: DictConfig) -> float:
 
     print(data_banner(cfg.data), flush=True)  # first line: the data this run trains on
     if cfg.get("cv"):  # `+cv=kfold`: one run per fold, objective = mean over folds
-        from melanoma_exp.clinical.cv import cross_validate
+        from melanoma_exp.commands.cv import cross_validate
 
         return cross_validate(cfg)
-    from melanoma_exp.training import train
+    from melanoma_exp.commands.train import train
 
     return train(cfg)
 

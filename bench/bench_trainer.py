@@ -33,7 +33,7 @@ def _trainer_epochs(cfg) -> tuple[list[float], list[float]]:
     """Epoch seconds (fit + validation) and checkpoint seconds of a real `train(cfg)` run."""
     import json
 
-    from melanoma_exp.training import train
+    from melanoma_exp.commands.train import train
 
     train(cfg)
     history = json.loads((Path(cfg.trainer.run_dir) / "checkpoints" / "state.json").read_text())["history"]

@@ -1,7 +1,7 @@
 """Optional test-time augmentation in the serving app (`MELANOMA_TTA`).
 
 The malignant probability is averaged over the image and its flipped / rotated copies. Same
-transform names and semantics as `melanoma_exp.clinical.tta` (a test keeps them equal), so the gain
+transform names and semantics as `melanoma_exp.evaluation.tta` (a test keeps them equal), so the gain
 measured by `eval.tta=true` is what serving delivers, at k× the model time per request.
 """
 

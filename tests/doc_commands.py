@@ -6,7 +6,7 @@ top-level folders' READMEs (continuation lines joined, comments stripped, pipes 
 
 - `python run.py OVERRIDES` and `melanoma data prepare OVERRIDES`: composed with Hydra's compose API
   and validated (every value of a sweep expression such as `choice(64,128)` is composed once);
-- `melanoma ...`: parsed by the real CLI parser (`melanoma_exp.cli.build_parser`);
+- `melanoma ...`: parsed by the real CLI parser (`melanoma_exp.commands.main.build_parser`);
 - `python -m MODULE ...`: the module's own argparse parser parses the arguments (it is stopped there);
 - `mlflow ...`: parsed by its click command tree;
 - `make ...`: `make -n` must succeed;
@@ -37,7 +37,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from melanoma_exp.cli import build_parser
+from melanoma_exp.commands.main import build_parser
 from melanoma_exp.config import compose
 from melanoma_exp.paths import experiments_dir, project_root
 from melanoma_exp.sweep.report import experiment_name
@@ -253,7 +253,7 @@ def program_and_args(words: list[str]) -> tuple[str, list[str]]:
         if args and args[0] == "run.py":
             return "run.py", args[1:]
         if args and args[0] in ("-m", "-c"):
-            if args[0] == "-m" and len(args) > 1 and args[1] == "melanoma_exp.cli":
+            if args[0] == "-m" and len(args) > 1 and args[1] == "melanoma_exp.commands.main":
                 return "melanoma", args[2:]
             return f"python {args[0]}", args[1:]
     return program, args

@@ -140,7 +140,7 @@ def test_invalid_value_fails_before_tensorflow_is_imported():
     code = (
         "import sys\n"
         "from melanoma_exp.config import compose\n"
-        "from melanoma_exp.training import train\n"
+        "from melanoma_exp.commands.train import train\n"
         "from melanoma_exp.training.validate import ConfigError\n"
         "for bad in ('unfreeze.fraction=1.5', 'eval.target_sensitivity=1.5'):\n"
         "    try:\n"

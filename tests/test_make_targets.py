@@ -55,7 +55,7 @@ def test_make_help_lists_every_target():
 
 
 def test_make_ui_starts_the_dashboards_on_the_given_ports():
-    from melanoma_exp.ui import run_ui
+    from melanoma_exp.commands.ui import run_ui
 
     (command,) = recipe(["make", "ui", "MLFLOW_PORT=5001", "OPTUNA_PORT=8081"])
     args = parse_cli(melanoma_args(command))
@@ -65,7 +65,7 @@ def test_make_ui_starts_the_dashboards_on_the_given_ports():
 
 
 def test_make_serve_serves_on_host_and_port():
-    from melanoma_exp.serve_cli import cmd_serve
+    from melanoma_exp.commands.serve import cmd_serve
 
     (command,) = recipe(["make", "serve", "HOST=0.0.0.0", "PORT=9000"])
     args = parse_cli(melanoma_args(command))

@@ -8,7 +8,7 @@ The thesis set (flip, rotation, zoom, contrast) plus brightness, configured by `
     contrast: 0.1       contrast factor in [0.9, 1.1] around each image's per-channel mean
     brightness: 0.1     shift by up to +-10 % of 255
     capture: 0.5        phone-photo capture conditions (blur, defocus, motion, JPEG, exposure,
-                        white balance, zoom, sensor noise; melanoma_exp.clinical.robustness) on this
+                        white balance, zoom, sensor noise; melanoma_exp.data.capture) on this
                         share of images; off unless set (`+data.augment.capture=0.5`)
 
 Images come out float32 RGB in 0..255 (clipped). Flips, rotation and zoom are folded into one
@@ -111,9 +111,9 @@ def augment_batch(images, seed, settings: Mapping[str, float]):
 
 
 def _capture(images, seed, settings: Mapping[str, float]):
-    """Phone-photo capture conditions (`data.augment.capture`, melanoma_exp.clinical.robustness)."""
+    """Phone-photo capture conditions (`data.augment.capture`, melanoma_exp.data.capture)."""
     if not settings.get("capture"):
         return images
-    from melanoma_exp.clinical.robustness import capture_augment_batch
+    from melanoma_exp.data.capture import capture_augment_batch
 
     return capture_augment_batch(images, seed, settings["capture"])

@@ -59,7 +59,7 @@ def evaluate_run(model, cfg: Any, prepared_dir: Path, run_dir: Path, tracker, st
     if cfg.get("eval") is not None and cfg.eval.get("enabled", True):
         # Issue 7 (docs/evaluation.md): threshold and temperature chosen on val; the model is
         # calibrated in place, so `prob` becomes what the logged/exported model serves.
-        from melanoma_exp.clinical.hook import evaluate_clinical
+        from melanoma_exp.evaluation.clinical import evaluate_clinical
 
         clinical, prob = evaluate_clinical(model, cfg, prepared_dir, y_test, prob, out / "clinical", tracker)
         threshold = clinical["threshold"]

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from melanoma_exp import DISCLAIMER
-from melanoma_exp.clinical.bundle import bundle_summary
+from melanoma_exp.export.clinical_summary import bundle_summary, write_ood_model
+from melanoma_exp.export.litert import convert_to_litert
 
 SCHEMA_VERSION = 1
 LABELS = ["benign", "malignant"]
@@ -111,7 +112,8 @@ LIMITATIONS = [
 
 
 def export_bundle(model: Any, out_dir: str | os.PathLike, *, meta: dict[str, Any],
-                  tta: Sequence[str] | None = None, progress: bool = True) -> Path:
+                  tta: Sequence[str] | None = None, ood: dict[str, Any] | None = None,
+                  progress: bool = True) -> Path:
     """Write contract 4 for ``model`` into ``out_dir``.
 
     Args:
@@ -121,13 +123,19 @@ def export_bundle(model: Any, out_dir: str | os.PathLike, *, meta: dict[str, Any
         meta: facts about the model: ``name``, ``version``, ``source_run_id``, ``architecture``,
             ``threshold``, ``test``/``baseline`` metric dicts, ``data`` summary, optional
             ``bands``, ``quality_gate``, ``resize_method`` overrides.
-        tta: test-time augmentation transforms (`melanoma_exp.clinical.tta.TRANSFORMS`) to bake
+        tta: test-time augmentation transforms (`melanoma_exp.evaluation.tta.TRANSFORMS`) to bake
             into the exported models: they then return the mean over those views of each image,
             same input and output, so serving and the app need no change. None: plain model.
+        ood: the not-a-lesion detector to ship as ``ood.tflite`` + model.json ``ood``:
+            ``{"detector": <MahalanobisOOD.to_dict()>, "layer_name": <feature layer>}``; None: none.
         progress: show a progress bar (a B3 conversion takes about a minute on 2 cores).
 
+    ``meta["robustness_comparison"]`` (a `robustness_compare.card_summary`), when present, goes into
+    model.json and the card. Every analysis arrives here as plain data: model.json and MODEL_CARD.md
+    are written exactly once, last, so a folder without model.json is incomplete.
+
     Returns:
-        The bundle folder. ``model.json`` is written last, so a folder without it is incomplete.
+        The bundle folder.
     """
     from tqdm import tqdm
 
@@ -136,13 +144,14 @@ def export_bundle(model: Any, out_dir: str | os.PathLike, *, meta: dict[str, Any
     out.mkdir(parents=True, exist_ok=True)
     height, width = input_size(model)
     spec = build_model_json(meta, height=height, width=width)  # validate meta before the slow part
+    plain = model
     if tta:
-        from melanoma_exp.clinical.tta import tta_model
+        from melanoma_exp.evaluation.tta import tta_model
 
         model = tta_model(model, tta)  # checks the names and that rotations get a square input
         spec["tta"] = tta_entry(tta)
-    with tqdm(total=5, desc=f"export {out.name}", unit="step", disable=not progress) as bar:
-        model.save(out / FILES["keras"])
+    with tqdm(total=5 + bool(ood), desc=f"export {out.name}", unit="step", disable=not progress) as bar:
+        save_inference_model(model, out / FILES["keras"])
         bar.update()
         (out / FILES["tflite"]).write_bytes(convert_to_litert(model, quantize=False))
         bar.update()
@@ -150,9 +159,33 @@ def export_bundle(model: Any, out_dir: str | os.PathLike, *, meta: dict[str, Any
         bar.update()
         spec["on_device"] = _on_device_entry(out, spec, meta.get("data"))
         bar.update()
+        if ood:
+            spec["ood"] = write_ood_model(out, plain, ood["detector"], ood.get("layer_name", "backbone"))
+            bar.update()
+        if meta.get("robustness_comparison"):
+            spec["robustness_comparison"] = meta["robustness_comparison"]
         write_model_json(out, spec, card=True)
         bar.update()
     return out
+
+
+def save_inference_model(model: Any, path: Path) -> None:
+    """Save ``model`` as ``.keras`` without optimizer state or training settings.
+
+    A compiled model's ``.keras`` carries its optimizer's slots (Adam: two per weight, so about three
+    times the weights); a bundle only predicts. The model is round-tripped through a temporary file
+    loaded with ``compile=False`` when it is compiled.
+    """
+    import tempfile
+
+    import keras
+
+    if getattr(model, "optimizer", None) is None:
+        model.save(path)
+        return
+    with tempfile.TemporaryDirectory(prefix="export-") as tmp:
+        model.save(Path(tmp) / "compiled.keras")
+        keras.saving.load_model(Path(tmp) / "compiled.keras", compile=False).save(path)
 
 
 def _on_device_entry(out: Path, spec: dict[str, Any], data: dict[str, Any] | None) -> dict[str, Any]:
@@ -177,7 +210,7 @@ def _on_device_entry(out: Path, spec: dict[str, Any], data: dict[str, Any] | Non
 
 def write_model_json(bundle_dir: str | os.PathLike, spec: dict[str, Any], *, card: bool = False) -> None:
     """Write a bundle's model.json atomically (a reader never sees half a file); with ``card``,
-    MODEL_CARD.md from the same spec first."""
+    MODEL_CARD.md from the same spec first. `export_bundle` is its only caller."""
     from melanoma_exp.export.model_card import render_model_card
 
     bundle = Path(bundle_dir)
@@ -207,23 +240,6 @@ def input_size(model: Any) -> tuple[int, int]:
             f"export needs a model with a fixed RGB input (None, H, W, 3); got input_shape={shape}"
         )
     return int(shape[1]), int(shape[2])
-
-
-def convert_to_litert(model: Any, *, quantize: bool) -> bytes:
-    """Convert a Keras model to a LiteRT flatbuffer (float32, or dynamic-range int8 weights)."""
-    import contextlib
-    import io
-
-    import tensorflow as tf
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if quantize:
-        # Dynamic-range: int8 weights, float activations; ~4x smaller, no calibration data needed.
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    # The converter prints the temporary SavedModel's signature to stdout; keep CLI output readable.
-    with contextlib.redirect_stdout(io.StringIO()):
-        return converter.convert()
-
 
 
 def _checked_bands(bands: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The demo's last step: register the demo run's model, keep the best as champion, export the bundle.
 
-`make demo` appends `step_export` to `melanoma_exp.demo.DEMO_STEPS`, so `make serve` afterwards
+`make demo` appends `step_export` to `melanoma_exp.commands.demo.DEMO_STEPS`, so `make serve` afterwards
 finds `outputs/bundle` (or exports the champion) and just works.
 """
 

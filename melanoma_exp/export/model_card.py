@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from melanoma_exp.clinical.bundle import model_card_lines
-from melanoma_exp.clinical.robustness_compare import card_lines as comparison_card_lines
+from melanoma_exp.evaluation.robustness_compare import card_lines as comparison_card_lines
+from melanoma_exp.export.clinical_summary import model_card_lines
 
 # Metrics shown in the card, in this order; sensitivity first because a missed melanoma costs most.
 CARD_METRICS = [

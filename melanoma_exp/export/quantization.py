@@ -77,8 +77,8 @@ def held_out_test_split(data: dict[str, Any], limit: int = 2000) -> tuple[np.nda
     prepared = (data or {}).get("prepared_dir")
     if not prepared or not (Path(prepared) / "manifest.json").is_file():
         return None
-    from melanoma_exp.clinical.model_checks import images_from_dataset
     from melanoma_exp.data.pipeline import make_dataset
+    from melanoma_exp.evaluation.model_checks import images_from_dataset
 
     images, labels = images_from_dataset(make_dataset(prepared, "test", batch_size=64, training=False), limit)
     return (images, labels) if len(labels) else None

@@ -206,20 +206,34 @@ def export_model(ref: str, out_dir: str | Path, *, tracking_uri: str | None = No
     resolved = resolve_model(ref, tracking_uri=tracking_uri)
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
-    model = mlflow.keras.load_model(resolved.model_uri)
+    # compile=False: an inference model, so the bundle's model.keras has no optimizer state.
+    model = mlflow.keras.load_model(resolved.model_uri, load_model_kwargs={"compile": False})
     report = load_report(resolved.run_id, tracking_uri=tracking_uri)
     meta = meta_from_report(report, name=resolved.name or DEFAULT_MODEL_NAME,
                             version=resolved.version or f"run-{resolved.run_id[:8]}",
-                            source_run_id=resolved.run_id)
-    out = export_bundle(model, out_dir, meta=meta, tta=tta)
-    # Issue 7: the run's not-a-lesion detector as ood.tflite + model.json "ood" (docs/evaluation.md).
-    from melanoma_exp.clinical.bundle import add_ood_from_run
-
-    add_ood_from_run(out, model, resolved.run_id, report, tracking_uri=tracking_uri)
-    # Issue 7: `melanoma compare-robustness` results (capture preset vs none) in model.json and the card.
-    from melanoma_exp.clinical.robustness_cli import add_comparison_from_run
-
-    add_comparison_from_run(out, resolved.run_id, tracking_uri=tracking_uri)
+                            source_run_id=resolved.run_id,
+                            robustness_comparison=comparison_summary(resolved.run_id, tracking_uri))
+    out = export_bundle(model, out_dir, meta=meta, tta=tta,
+                        ood=ood_detector(resolved.run_id, report, tracking_uri))
     if log_to_run:
         _client(tracking_uri).log_artifacts(resolved.run_id, str(out), artifact_path="bundle")
     return out
+
+
+def ood_detector(run_id: str, report: dict, tracking_uri: str | None) -> dict | None:
+    """The not-a-lesion detector the run logged (``clinical/ood.json``), as `export_bundle`'s ``ood``."""
+    if not (report.get("clinical") or {}).get("ood"):
+        return None
+    detector = run_json(run_id, "clinical/ood.json", tracking_uri=tracking_uri)
+    if detector is None:  # an older run without the file: the bundle simply has no OOD check
+        print(f"warning: run {run_id} has no clinical/ood.json; the bundle has no not-a-lesion check")
+        return None
+    return {"detector": detector, "layer_name": "backbone"}
+
+
+def comparison_summary(run_id: str, tracking_uri: str | None) -> dict | None:
+    """The run's `melanoma compare-robustness` result (capture preset vs none), if it was compared."""
+    from melanoma_exp.evaluation.robustness_compare import ARTIFACT_DIR, card_summary
+
+    comparison = run_json(run_id, f"{ARTIFACT_DIR}/comparison.json", tracking_uri=tracking_uri)
+    return None if comparison is None else card_summary(comparison, run_id)

@@ -99,23 +99,20 @@ def make_tiny_bundle(out_dir: str | os.PathLike, size: int = 64, *, n: int = 48,
         # Tests and demos use small photos: only the resolution floor is relaxed.
         "quality_gate": {"min_side_px": size},
     }
-    out = export_bundle(model, out_dir, meta=meta)
-    if ood:
-        add_tiny_ood(out, model, images, labels, seed=seed)
-    return out
+    detector = tiny_ood_detector(model, images, labels, seed=seed) if ood else None
+    return export_bundle(model, out_dir, meta=meta, ood=detector)
 
 
-def add_tiny_ood(bundle_dir: Path, model, images: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> dict:
-    """Fit the not-a-lesion detector on the tiny CNN's pooled features and add it to the bundle.
+def tiny_ood_detector(model, images: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> dict:
+    """Fit the not-a-lesion detector on the tiny CNN's pooled features (`export_bundle`'s ``ood``).
 
     Training lesions fit the detector; fresh synthetic lesions and synthetic non-lesion images (the
     clinical evaluation's stand-ins) fit the threshold, as the clinical hook does for real runs.
     """
     import keras
 
-    from melanoma_exp.clinical.bundle import add_ood_to_bundle
-    from melanoma_exp.clinical.nonlesion import non_lesion_images
-    from melanoma_exp.clinical.ood import MahalanobisOOD, feature_extractor
+    from melanoma_exp.data.nonlesion import non_lesion_images
+    from melanoma_exp.evaluation.ood import MahalanobisOOD, feature_extractor
 
     pooled = next(layer.name for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D))
     embed = feature_extractor(model, pooled).predict
@@ -123,7 +120,7 @@ def add_tiny_ood(bundle_dir: Path, model, images: np.ndarray, labels: np.ndarray
     non_lesion, _ = non_lesion_images(len(images), images.shape[1], seed=seed)
     detector = MahalanobisOOD(n_components=8).fit(embed(images.astype("float32"), verbose=0), labels)
     detector.fit_threshold(embed(held_out.astype("float32"), verbose=0), embed(non_lesion, verbose=0))
-    return add_ood_to_bundle(bundle_dir, model, detector.to_dict(), layer_name=pooled)
+    return {"detector": detector.to_dict(), "layer_name": pooled}
 
 
 def main(argv: list[str] | None = None) -> int:

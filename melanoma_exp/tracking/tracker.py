@@ -100,8 +100,6 @@ class NullTracker:
 
     def log_model(self, model) -> None: ...
 
-    def register(self, name: str) -> None: ...
-
     def end(self, status: str = "FINISHED") -> None: ...
 
 
@@ -170,11 +168,6 @@ class MlflowTracker(NullTracker):
             mlflow.keras.log_model(
                 model, name="model", pip_requirements=model_requirements(), signature=signature
             )
-
-    def register(self, name: str) -> None:
-        from melanoma_exp.export.registry import register_run  # lazy: the export area owns it
-
-        register_run(self.run_id, name)
 
     def end(self, status: str = "FINISHED") -> None:
         if self.mlflow.active_run() is not None:

@@ -1,9 +1,9 @@
-"""The config-driven trainer. `train(cfg) -> float` is the entry `run.py` calls.
+"""The config-driven trainer: `fit` trains one model through its unfreeze schedule, resumably.
 
-Importing this package is cheap (no TensorFlow): TF is imported inside `train` after the config
-has been validated.
+Importing this package is cheap (no TensorFlow): TF is imported inside `fit`. The whole job
+(tracking, evaluation, registration) is `melanoma_exp.commands.train.train`.
 """
 
-from melanoma_exp.training.trainer import train
+from melanoma_exp.training.trainer import PrunedBySweep, fit, load_data
 
-__all__ = ["train"]
+__all__ = ["PrunedBySweep", "fit", "load_data"]

@@ -10,10 +10,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from melanoma_exp.clinical.operating_point import METHODS as THRESHOLD_METHODS
-from melanoma_exp.clinical.tta import TRANSFORMS as TTA_TRANSFORMS
 from melanoma_exp.models.head import REGULARIZERS
 from melanoma_exp.models.registry import UnknownModelError, get_backbone
+from melanoma_exp.schema import THRESHOLD_METHODS, TTA_TRANSFORMS
 
 METRIC_STEMS = ("loss", "accuracy", "auc", "pr_auc", "precision_malignant", "recall_malignant")
 MONITORS = tuple(f"{split}/{stem}" for split in ("train", "val") for stem in METRIC_STEMS)

@@ -35,7 +35,7 @@ def free_port() -> int:
 
 def serve_command(py: str, bundle: Path, port: int) -> list[str]:
     """`melanoma serve` (contract 7) for ``bundle`` on 127.0.0.1:``port``."""
-    return [py, "-m", "melanoma_exp.cli", "serve", "--bundle", str(bundle), "--host", "127.0.0.1",
+    return [py, "-m", "melanoma_exp.commands.main", "serve", "--bundle", str(bundle), "--host", "127.0.0.1",
             "--port", str(port)]
 
 

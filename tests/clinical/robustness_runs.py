@@ -3,8 +3,8 @@ by the real `robustness_report`, written the way the trainer and the clinical ho
 
 import numpy as np
 
-from melanoma_exp.clinical.robustness import robustness_report
 from melanoma_exp.evaluation.metrics import classification_metrics
+from melanoma_exp.evaluation.robustness import robustness_report
 
 from .tiny_models import smooth_images
 

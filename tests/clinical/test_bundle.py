@@ -4,10 +4,11 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy.special import expit
 
 from melanoma_exp import DISCLAIMER
-from melanoma_exp.clinical.report import clinical_evaluation
+from melanoma_exp.evaluation.clinical_report import clinical_evaluation
 from melanoma_exp.export.bundle import build_model_json, meta_from_report
 from melanoma_exp.export.model_card import render_model_card
 
@@ -42,7 +43,7 @@ def test_model_json_and_card_carry_the_clinical_summary():
 
 
 def test_card_says_when_the_fitted_temperature_was_not_applied():
-    from melanoma_exp.clinical.bundle import bundle_summary, model_card_lines
+    from melanoma_exp.export.clinical_summary import bundle_summary, model_card_lines
 
     section = section_with_trailing_group()
     section["calibration"].update(temperature=1.0, applied=False,
@@ -62,11 +63,10 @@ def test_bundle_without_clinical_section_is_unchanged():
 def test_ood_scorer_travels_in_the_bundle(prepared_small, tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
-    from melanoma_exp.clinical.bundle import add_ood_to_bundle
-    from melanoma_exp.clinical.model_checks import images_from_dataset
-    from melanoma_exp.clinical.nonlesion import non_lesion_images
-    from melanoma_exp.clinical.ood import MahalanobisOOD, feature_extractor
+    from melanoma_exp.data.nonlesion import non_lesion_images
     from melanoma_exp.data.pipeline import make_dataset
+    from melanoma_exp.evaluation.model_checks import images_from_dataset
+    from melanoma_exp.evaluation.ood import MahalanobisOOD, feature_extractor
     from melanoma_exp.export.bundle import export_bundle
 
     from .tiny_models import nested_classifier
@@ -78,12 +78,13 @@ def test_ood_scorer_travels_in_the_bundle(prepared_small, tmp_path):
     embed = feature_extractor(model).predict
     detector = MahalanobisOOD(n_components=8).fit(embed(train[0], verbose=0), train[1])
     detector.fit_threshold(embed(val, verbose=0), embed(non[:20], verbose=0))
-    bundle = export_bundle(model, tmp_path / "bundle", meta={"name": "t", "version": "1", "threshold": 0.5})
-    entry = add_ood_to_bundle(bundle, model, json.loads(json.dumps(detector.to_dict())))
+    bundle = export_bundle(model, tmp_path / "bundle", meta={"name": "t", "version": "1", "threshold": 0.5},
+                           ood={"detector": json.loads(json.dumps(detector.to_dict()))})
 
     spec = json.loads((bundle / "model.json").read_text())
-    assert spec["ood"] == entry and spec["ood"]["quality_issue"] == "not_a_lesion"
-    assert spec["decision_threshold"] == 0.5  # the rest of model.json is untouched
+    assert spec["ood"]["quality_issue"] == "not_a_lesion"
+    assert spec["ood"]["threshold_squared"] == pytest.approx(detector.threshold ** 2)
+    assert spec["decision_threshold"] == 0.5
     interpreter = Interpreter(model_path=str(bundle / spec["ood"]["file"]))
     interpreter.allocate_tensors()
     flagged = []

@@ -5,7 +5,7 @@ import pytest
 from scipy.special import expit, logit
 from sklearn.metrics import roc_auc_score
 
-from melanoma_exp.clinical.calibration import (
+from melanoma_exp.evaluation.calibration import (
     apply_temperature,
     calibrate,
     calibration_metrics,
@@ -64,7 +64,7 @@ def test_threshold_moves_with_temperature_so_verdicts_do_not_change():
 def test_folded_temperature_model_serves_calibrated_probabilities(tmp_path):
     import keras
 
-    from melanoma_exp.clinical.calibration import fold_temperature
+    from melanoma_exp.evaluation.calibration import fold_temperature
 
     from .tiny_models import small_cnn, smooth_images
 
@@ -84,7 +84,7 @@ def test_folded_temperature_model_serves_calibrated_probabilities(tmp_path):
 def test_fold_temperature_rejects_models_without_sigmoid_dense():
     import keras
 
-    from melanoma_exp.clinical.calibration import fold_temperature
+    from melanoma_exp.evaluation.calibration import fold_temperature
 
     from .tiny_models import small_cnn
 
@@ -95,8 +95,8 @@ def test_fold_temperature_rejects_models_without_sigmoid_dense():
 
 
 def test_fold_temperature_calibrates_an_ensemble_like_a_single_model():
-    from melanoma_exp.clinical.calibration import apply_temperature, fold_temperature
-    from melanoma_exp.clinical.ensemble import build_ensemble
+    from melanoma_exp.evaluation.calibration import apply_temperature, fold_temperature
+    from melanoma_exp.evaluation.ensemble import build_ensemble
 
     from .tiny_models import small_cnn, smooth_images
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from melanoma_exp.clinical.model_checks import images_from_dataset
+from melanoma_exp.evaluation.model_checks import images_from_dataset
 
 
 def batches(prepared, augment, seed=0):

@@ -13,8 +13,8 @@ from melanoma_exp.paths import project_root
 
 
 def test_fold_datasets_keep_groups_whole_and_pixels_intact(prepared_small, tmp_path):
-    from melanoma_exp.clinical.cv_data import fold_split_column, write_fold_dataset
-    from melanoma_exp.clinical.kfold import assign_folds
+    from melanoma_exp.data.cv_data import fold_split_column, write_fold_dataset
+    from melanoma_exp.data.kfold import assign_folds
     from melanoma_exp.data.pipeline import load_split_index, make_dataset
 
     index = pd.read_csv(prepared_small / "index.csv", dtype=str, keep_default_na=False)
@@ -52,7 +52,7 @@ def test_run_py_dispatches_cv_and_rejects_one_fold(tmp_path):
 
 
 def test_cv_checks_every_setting_before_any_data_work(tmp_path):
-    from melanoma_exp.clinical.cv import cross_validate
+    from melanoma_exp.commands.cv import cross_validate
     from melanoma_exp.config import compose
     from melanoma_exp.training.validate import ConfigError
 
@@ -68,7 +68,7 @@ def test_cv_checks_every_setting_before_any_data_work(tmp_path):
 def test_two_fold_cv_nests_runs_and_reports_mean_and_std(synthetic_raw, prepared_small, tmp_path, monkeypatch):
     import mlflow
 
-    from melanoma_exp.clinical.cv import cross_validate
+    from melanoma_exp.commands.cv import cross_validate
     from melanoma_exp.config import compose
     from melanoma_exp.data.pipeline import make_dataset
     from melanoma_exp.export.bundle import build_model_json, meta_from_report
@@ -128,7 +128,7 @@ def test_two_fold_cv_nests_runs_and_reports_mean_and_std(synthetic_raw, prepared
 def test_fold_config_inside_a_sweep_drops_the_trial_but_keeps_interpolations(tmp_path):
     from omegaconf import OmegaConf
 
-    from melanoma_exp.clinical.cv import fold_config
+    from melanoma_exp.commands.cv import fold_config
     from melanoma_exp.config import compose
     from melanoma_exp.sweep.trial import trial_from_config
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from melanoma_exp.clinical.ensemble import build_ensemble, compare_members
+from melanoma_exp.evaluation.ensemble import build_ensemble, compare_members
 
 from .tiny_models import brightness_model, constant_model, small_cnn, smooth_images
 
@@ -76,10 +76,10 @@ def _overconfident(seed):
 def test_ensemble_gets_its_own_temperature_and_operating_point_on_validation(prepared_small, tmp_path):
     import keras
 
-    from melanoma_exp.clinical.calibration import apply_temperature, calibration_metrics
-    from melanoma_exp.clinical.ensemble_cli import _predict, evaluate_ensemble
-    from melanoma_exp.clinical.operating_point import sensitivity_specificity
+    from melanoma_exp.commands.ensemble import _predict, evaluate_ensemble
     from melanoma_exp.data.pipeline import load_split_index
+    from melanoma_exp.evaluation.calibration import apply_temperature, calibration_metrics
+    from melanoma_exp.evaluation.operating_point import sensitivity_specificity
 
     members = [_overconfident(0), _overconfident(1)]
     raw_val = _predict(build_ensemble(members), prepared_small, "val", 32)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from melanoma_exp.cli import main
+from melanoma_exp.commands.main import main
 
 from .tiny_models import nested_classifier
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from melanoma_exp.clinical.calibration import apply_temperature
-from melanoma_exp.clinical.hook import evaluate_clinical
+from melanoma_exp.evaluation.calibration import apply_temperature
+from melanoma_exp.evaluation.clinical import evaluate_clinical
 from melanoma_exp.paths import conf_dir
 
 from .tiny_models import nested_classifier

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from melanoma_exp.clinical.kfold import assign_folds, fold_split, summarize_folds
+from melanoma_exp.data.kfold import assign_folds, fold_split, summarize_folds
 
 
 def index_with_groups(n_groups=60, seed=0):

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from melanoma_exp.clinical.nonlesion import non_lesion_images
-from melanoma_exp.clinical.ood import MahalanobisOOD, feature_extractor
+from melanoma_exp.data.nonlesion import non_lesion_images
+from melanoma_exp.evaluation.ood import MahalanobisOOD, feature_extractor
 
 from .tiny_models import small_cnn
 
@@ -68,8 +68,8 @@ def test_unfitted_detector_says_so():
 def test_ood_score_model_matches_detector_and_converts_to_litert(lesions):
     from ai_edge_litert.interpreter import Interpreter
 
-    from melanoma_exp.clinical.ood import ood_score_model
-    from melanoma_exp.export.bundle import convert_to_litert
+    from melanoma_exp.evaluation.ood import ood_score_model
+    from melanoma_exp.export.litert import convert_to_litert
 
     images, labels = lesions
     model = small_cnn()

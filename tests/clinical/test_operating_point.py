@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, fbeta_score, recall_score
 
-from melanoma_exp.clinical.operating_point import (
+from melanoma_exp.evaluation.operating_point import (
     choose_threshold,
     evaluate_at_threshold,
     sensitivity_specificity,

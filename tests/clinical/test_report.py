@@ -10,18 +10,18 @@ from omegaconf import OmegaConf
 from scipy.special import expit, logit
 
 from melanoma_exp import DISCLAIMER
-from melanoma_exp.clinical.model_checks import (
-    images_from_dataset,
-    ood_section,
-    robustness_section,
-    tta_section,
-)
-from melanoma_exp.clinical.report import (
+from melanoma_exp.evaluation.clinical_report import (
     clinical_evaluation,
     flagged_subgroups,
     mlflow_metrics,
     model_card_markdown,
     served_probabilities,
+)
+from melanoma_exp.evaluation.model_checks import (
+    images_from_dataset,
+    ood_section,
+    robustness_section,
+    tta_section,
 )
 from melanoma_exp.paths import conf_dir
 

@@ -4,13 +4,8 @@ brightness; degradations are fixed, seeded and keep the image contract."""
 import numpy as np
 import pytest
 
-from melanoma_exp.clinical.robustness import (
-    DEGRADATIONS,
-    capture_augment_fn,
-    degraded_copies,
-    plot_robustness,
-    robustness_report,
-)
+from melanoma_exp.data.capture import DEGRADATIONS, capture_augment_fn, degraded_copies
+from melanoma_exp.evaluation.robustness import plot_robustness, robustness_report
 
 from .tiny_models import brightness_model, constant_model, smooth_images
 
@@ -65,7 +60,7 @@ def test_capture_preset_runs_in_tf_data():
 def test_capture_batch_is_reproducible_per_seed():
     import tensorflow as tf
 
-    from melanoma_exp.clinical.robustness import capture_augment_batch
+    from melanoma_exp.data.capture import capture_augment_batch
 
     images = tf.constant(smooth_images(6))
     a = capture_augment_batch(images, tf.constant([1, 2]), 1.0).numpy()

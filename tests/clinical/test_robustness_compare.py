@@ -8,7 +8,7 @@ real degraded copies, so each run's report is what the clinical hook writes (no 
 import numpy as np
 import pytest
 
-from melanoma_exp.clinical.robustness_compare import (
+from melanoma_exp.evaluation.robustness_compare import (
     card_lines,
     card_summary,
     compare_robustness,

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from melanoma_exp.cli import main
+from melanoma_exp.commands.main import main
 
 from .robustness_runs import IMAGES, LABELS, brightness_predict, run_report
 
@@ -77,7 +77,7 @@ def test_a_multirun_folder_names_its_runs(store, tmp_path):
 def test_last_is_the_newest_multirun_folder(store, tmp_path):
     import os
 
-    from melanoma_exp.clinical.robustness_cli import multirun_run_ids
+    from melanoma_exp.commands.compare_robustness import multirun_run_ids
     from melanoma_exp.training.checkpoints import Checkpoints, RunState
 
     _, ids, _ = store
@@ -106,25 +106,20 @@ def test_a_run_without_robustness_report_is_named(store, tmp_path, capsys):
 
 
 def test_export_adds_the_comparison_to_model_json_and_the_model_card(store, tmp_path):
-    from melanoma_exp.clinical.robustness_cli import add_comparison_from_run
     from melanoma_exp.export.bundle import build_model_json
     from melanoma_exp.export.model_card import render_model_card
+    from melanoma_exp.export.registry import comparison_summary
 
     uri, ids, _ = store
     assert main(["compare-robustness", ids["plain"], ids["capture"], "--out", str(tmp_path / "c"),
                  "--tracking-uri", uri]) == 0
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
     spec = build_model_json({"name": "melanoma-classifier", "threshold": 0.4}, height=32, width=32)
-    (bundle / "model.json").write_text(json.dumps(spec))
-    (bundle / "MODEL_CARD.md").write_text(render_model_card(spec))
 
-    assert add_comparison_from_run(bundle, ids["sweep_trial"], tracking_uri=uri) is None  # never compared
-    assert "measured effect" not in (bundle / "MODEL_CARD.md").read_text()
-    entry = add_comparison_from_run(bundle, ids["capture"], tracking_uri=uri)
-    written = json.loads((bundle / "model.json").read_text())
-    assert written["robustness_comparison"] == entry and entry["this_model_capture_preset"] == 0.5
-    card = (bundle / "MODEL_CARD.md").read_text()
+    assert comparison_summary(ids["sweep_trial"], uri) is None  # never compared
+    assert "measured effect" not in render_model_card(spec)
+    entry = comparison_summary(ids["capture"], uri)
+    assert entry["this_model_capture_preset"] == 0.5
+    card = render_model_card({**spec, "robustness_comparison": entry})
     assert "This model trained with the capture preset on 50% of images" in card and "Not medical advice" in card
 
 
@@ -132,7 +127,7 @@ def test_export_adds_the_comparison_to_model_json_and_the_model_card(store, tmp_
 def test_melanoma_export_of_the_preset_run_carries_the_comparison(store, tmp_path):
     import mlflow
 
-    from melanoma_exp.clinical.report import clinical_evaluation
+    from melanoma_exp.evaluation.clinical_report import clinical_evaluation
     from melanoma_exp.export.registry import export_model
 
     from .tiny_models import nested_classifier

@@ -27,11 +27,10 @@ def _png(array) -> bytes:
 
 @pytest.fixture(scope="module")
 def bundle(prepared_small, tmp_path_factory):
-    from melanoma_exp.clinical.bundle import add_ood_to_bundle
-    from melanoma_exp.clinical.model_checks import images_from_dataset
-    from melanoma_exp.clinical.nonlesion import non_lesion_images
-    from melanoma_exp.clinical.ood import MahalanobisOOD, feature_extractor
+    from melanoma_exp.data.nonlesion import non_lesion_images
     from melanoma_exp.data.pipeline import make_dataset
+    from melanoma_exp.evaluation.model_checks import images_from_dataset
+    from melanoma_exp.evaluation.ood import MahalanobisOOD, feature_extractor
     from melanoma_exp.export.bundle import export_bundle
 
     model = nested_classifier()
@@ -42,13 +41,13 @@ def bundle(prepared_small, tmp_path_factory):
     detector = MahalanobisOOD(n_components=8).fit(embed(train[0], verbose=0), train[1])
     detector.fit_threshold(embed(val, verbose=0), embed(non, verbose=0))
     out = export_bundle(model, tmp_path_factory.mktemp("ood_bundle") / "bundle",
-                        meta={"name": "ood-test", "version": "1", "threshold": 0.5})
-    add_ood_to_bundle(out, model, detector.to_dict())
+                        meta={"name": "ood-test", "version": "1", "threshold": 0.5},
+                        ood={"detector": detector.to_dict()})
     return out, detector, model, val
 
 
 def test_service_flags_a_flat_wall_but_not_a_lesion(bundle):
-    from melanoma_exp.clinical.ood import feature_extractor
+    from melanoma_exp.evaluation.ood import feature_extractor
     from serving.service import LesionService
     from serving.settings import Settings
 

@@ -10,7 +10,7 @@ from .tiny_models import nested_classifier
 
 
 def test_serving_transforms_equal_the_evaluation_transforms():
-    from melanoma_exp.clinical import tta as clinical_tta
+    from melanoma_exp.evaluation import tta as clinical_tta
     from serving import tta as serving_tta
 
     assert serving_tta.TRANSFORMS == clinical_tta.TRANSFORMS
@@ -21,7 +21,7 @@ def test_serving_transforms_equal_the_evaluation_transforms():
 
 
 def test_service_with_tta_equals_the_keras_tta_model(tmp_path, monkeypatch):
-    from melanoma_exp.clinical.tta import tta_model
+    from melanoma_exp.evaluation.tta import tta_model
     from melanoma_exp.export.bundle import export_bundle
     from serving.decode import decode_image, to_model_input
     from serving.service import LesionService

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from melanoma_exp.clinical.subgroups import age_band, subgroup_markdown, subgroup_report
+from melanoma_exp.evaluation.subgroups import age_band, subgroup_markdown, subgroup_report
 
 
 def metadata(n=300, seed=0):

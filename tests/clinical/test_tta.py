@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from melanoma_exp.clinical.tta import TRANSFORMS, measure_tta, transform_numpy, tta_model, tta_predict
+from melanoma_exp.evaluation.tta import TRANSFORMS, measure_tta, transform_numpy, tta_model, tta_predict
 
 from .tiny_models import brightness_model, small_cnn, smooth_images
 
@@ -57,7 +57,7 @@ def test_unknown_transform_is_named():
 def test_tta_model_converts_to_litert_and_matches_keras():
     from ai_edge_litert.interpreter import Interpreter
 
-    from melanoma_exp.export.bundle import convert_to_litert
+    from melanoma_exp.export.litert import convert_to_litert
 
     wrapped = tta_model(small_cnn(), TRANSFORMS)
     images = smooth_images(1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from melanoma_exp import DISCLAIMER
-from melanoma_exp.cli import main
+from melanoma_exp.commands.main import main
 from melanoma_exp.config import compose
 
 

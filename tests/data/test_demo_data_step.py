@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from melanoma_exp.commands.demo import DEMO_STEPS, step_data
 from melanoma_exp.config import compose
-from melanoma_exp.demo import DEMO_STEPS, step_data
 
 
 def test_demo_data_step_generates_prepares_and_summarises(project_tmp, tmp_path, capsys):

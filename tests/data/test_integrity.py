@@ -9,7 +9,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from melanoma_exp.cli import main
+from melanoma_exp.commands.main import main
 from melanoma_exp.data.layout import find_image
 from melanoma_exp.data.prepare import prepare_dataset, read_manifest, validate_prepared
 

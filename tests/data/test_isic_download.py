@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from melanoma_exp.cli import main
+from melanoma_exp.commands.main import main
 from melanoma_exp.data import isic
 from melanoma_exp.data.layout import RawDataError, validate_raw
 

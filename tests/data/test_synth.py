@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from melanoma_exp.cli import main
+from melanoma_exp.commands.main import main
 from melanoma_exp.data.synth import generate_synthetic, parse_size
 
 ISIC_BASE = ["isic_id", "attribution", "copyright_license"]

@@ -104,7 +104,7 @@ def alive(pids: list[int]) -> list[int]:
 
 
 def test_make_ui_right_after_the_demo_serves_both_dashboards_and_sigterm_stops_everything(repo, after_demo):
-    from melanoma_exp.ui import _descendants
+    from melanoma_exp.commands.ui import _descendants
 
     assert not (repo / "outputs" / "optuna").exists(), "no sweep has run yet: the case that used to fail"
     mlflow_port, optuna_port = free_port(), free_port()

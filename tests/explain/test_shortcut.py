@@ -49,8 +49,8 @@ def _overrides(root, shortcut: float) -> list[str]:
 def _train_and_read_report(root, shortcut: float) -> dict:
     """The real path: the trainer generates the raw folder from data.synth, prepares, trains,
     evaluates; the report is what a user reads."""
+    from melanoma_exp.commands.train import train
     from melanoma_exp.config import compose
-    from melanoma_exp.training import train
 
     train(compose(_overrides(root, shortcut)))
     return json.loads((root / "run" / "evaluation" / "report.json").read_text())

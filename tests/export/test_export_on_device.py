@@ -28,8 +28,8 @@ def trained(prepared_small, tmp_path_factory):
 
 
 def test_model_json_carries_float_vs_int8_on_the_test_split(trained, prepared_small):
-    from melanoma_exp.clinical.model_checks import images_from_dataset
     from melanoma_exp.data.pipeline import make_dataset
+    from melanoma_exp.evaluation.model_checks import images_from_dataset
     from melanoma_exp.export.quantization import litert_probabilities
 
     _, out, _ = trained
@@ -48,8 +48,8 @@ def test_model_json_carries_float_vs_int8_on_the_test_split(trained, prepared_sm
 
 
 def test_a_threshold_where_int8_flips_decisions_recommends_float_loudly(trained, tmp_path, capfd):
-    from melanoma_exp.clinical.model_checks import images_from_dataset
     from melanoma_exp.data.pipeline import make_dataset
+    from melanoma_exp.evaluation.model_checks import images_from_dataset
     from melanoma_exp.export.bundle import export_bundle
     from melanoma_exp.export.quantization import litert_probabilities
 

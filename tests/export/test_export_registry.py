@@ -7,7 +7,7 @@ import json
 import mlflow
 import pytest
 
-from melanoma_exp.cli import main
+from melanoma_exp.commands.main import main
 from melanoma_exp.export.registry import CHAMPION, RegistryError, auto_promote, champion_version, promote
 
 NAME = "melanoma-test"

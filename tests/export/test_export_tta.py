@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from melanoma_exp.cli import main
+from melanoma_exp.commands.main import main
 from melanoma_exp.export.bundle import export_bundle
 
 TTA = ["identity", "hflip", "vflip", "rot90"]

@@ -17,8 +17,8 @@ import httpx
 import optuna
 import pytest
 
+from melanoma_exp.commands.ui import _descendants
 from melanoma_exp.paths import project_root
-from melanoma_exp.ui import _descendants
 
 from .helpers import sweep_env
 
@@ -85,7 +85,7 @@ def alive(pids: list[int]) -> list[int]:
 
 def start_ui(tmp_path, storage: str, mlflow_port: int, optuna_port: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "melanoma_exp.cli", "ui", "--mlflow-port", str(mlflow_port),
+        [sys.executable, "-m", "melanoma_exp.commands.main", "ui", "--mlflow-port", str(mlflow_port),
          "--optuna-port", str(optuna_port), "--storage", storage,
          "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--artifacts", str(tmp_path / "art")],
         cwd=project_root(), env=sweep_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -164,7 +164,7 @@ def test_a_dashboard_that_cannot_start_is_reported_with_its_own_error(tmp_path):
     optuna_port = taken.getsockname()[1]
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "melanoma_exp.cli", "ui", "--optuna-port", str(optuna_port),
+            [sys.executable, "-m", "melanoma_exp.commands.main", "ui", "--optuna-port", str(optuna_port),
              "--storage", f"sqlite:///{tmp_path}/optuna.db", "--tracking-uri", "http://127.0.0.1:1"],
             cwd=project_root(), env=sweep_env(), capture_output=True, text=True, timeout=120,
         )

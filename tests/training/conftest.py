@@ -62,8 +62,8 @@ def _kill_after_first_epoch(overrides: list[str], run_dir: Path, log: Path) -> d
 @pytest.fixture(scope="session")
 def smoke_run(synthetic_raw, prepared_small, tmp_path_factory):
     """The interrupted-then-resumed smoke run: its objective, folders, MLflow store and states."""
+    from melanoma_exp.commands.train import train
     from melanoma_exp.config import compose
-    from melanoma_exp.training import train
 
     root = tmp_path_factory.mktemp("smoke_run")
     overrides = smoke_overrides(synthetic_raw, prepared_small, root)

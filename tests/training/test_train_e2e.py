@@ -155,8 +155,8 @@ def test_marker_attention_is_logged_when_masks_exist(smoke_run, mlflow_run):
 
 
 def test_finished_run_folder_is_not_trained_again(smoke_run):
+    from melanoma_exp.commands.train import train
     from melanoma_exp.config import compose
-    from melanoma_exp.training import train
 
     again = train(compose(smoke_run.overrides))
     assert again == pytest.approx(smoke_run.objective)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from melanoma_exp.clinical.report import (
+from melanoma_exp.evaluation.clinical_report import (
     _get,
     clinical_evaluation,
     flagged_subgroups,
@@ -47,8 +47,8 @@ def evaluate_clinical(model, cfg: Any, prepared_dir, y_test, p_test, out_dir, tr
     Returns:
         (the ``clinical`` section for report.json, served test probabilities).
     """
-    from melanoma_exp.clinical.calibration import fold_temperature
-    from melanoma_exp.clinical.model_checks import (
+    from melanoma_exp.evaluation.calibration import fold_temperature
+    from melanoma_exp.evaluation.model_checks import (
         images_from_dataset,
         ood_section,
         robustness_section,
@@ -119,7 +119,7 @@ def _track(section: dict, tracker, out: Path) -> None:
     if section.get("ood") and section["ood"].get("detector_file"):
         tracker.log_artifact(Path(section["ood"]["detector_file"]), "clinical")
     card = out / "clinical_model_card.md"
-    from melanoma_exp.clinical.report import model_card_markdown
+    from melanoma_exp.evaluation.clinical_report import model_card_markdown
 
     card.write_text(model_card_markdown(section), encoding="utf-8")
     tracker.log_artifact(card, "clinical")

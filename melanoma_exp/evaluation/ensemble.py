@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from melanoma_exp.clinical.calibration import _EPS  # keeps logit(p) finite for saturated members
+from melanoma_exp.evaluation.calibration import _EPS  # keeps logit(p) finite for saturated members
 
 
 def _check_members(members) -> tuple:

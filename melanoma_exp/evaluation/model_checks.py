@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from melanoma_exp.clinical.report import _get
+from melanoma_exp.evaluation.clinical_report import _get
 
 
 def images_from_dataset(dataset, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -28,7 +28,7 @@ def images_from_dataset(dataset, limit: int | None = None) -> tuple[np.ndarray, 
 
 def robustness_section(model, images, threshold: float, eval_cfg: Any = None, out_dir=None) -> dict:
     """`robustness.robustness_report` of the (served) model on test images, plus its plot."""
-    from melanoma_exp.clinical.robustness import plot_robustness, robustness_report
+    from melanoma_exp.evaluation.robustness import plot_robustness, robustness_report
 
     limit = int(_get(eval_cfg, "robustness.max_images", 64))
     report = robustness_report(lambda x: model.predict(x, verbose=0), np.asarray(images)[:limit], threshold,
@@ -54,8 +54,8 @@ def ood_section(model, train, val, test, eval_cfg: Any = None, out_dir=None) -> 
         ``{"threshold", "fit", "held_out", "detector_file"}``; the detector dict itself is written
         to ``ood.json`` (it holds the PCA basis, too large for report.json).
     """
-    from melanoma_exp.clinical.nonlesion import non_lesion_images
-    from melanoma_exp.clinical.ood import MahalanobisOOD, feature_extractor
+    from melanoma_exp.data.nonlesion import non_lesion_images
+    from melanoma_exp.evaluation.ood import MahalanobisOOD, feature_extractor
 
     features = feature_extractor(model, str(_get(eval_cfg, "ood.layer", "backbone")))
     embed = lambda x: features.predict(np.asarray(x, np.float32), verbose=0)  # noqa: E731
@@ -100,7 +100,7 @@ def _plot_scores(detector, lesion_f, non_f, path: Path) -> Path:
 
 def tta_section(model, images, labels, threshold: float, eval_cfg: Any = None) -> dict:
     """Accuracy gain and latency cost of TTA (`tta.measure_tta`) at the chosen threshold."""
-    from melanoma_exp.clinical.tta import DEFAULT_TRANSFORMS, measure_tta
+    from melanoma_exp.evaluation.tta import DEFAULT_TRANSFORMS, measure_tta
 
     transforms = list(_get(eval_cfg, "tta_transforms", DEFAULT_TRANSFORMS))
     return measure_tta(model, images, labels, transforms=transforms, threshold=threshold)

@@ -15,15 +15,13 @@ comparison to the bundle's model.json and MODEL_CARD.md. Research tool, not medi
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 from melanoma_exp import DISCLAIMER
-from melanoma_exp.export.cli import guarded
-
-ARTIFACT_DIR = "robustness_comparison"
+from melanoma_exp.commands.registry import guarded
+from melanoma_exp.evaluation.robustness_compare import ARTIFACT_DIR
 
 
 def multirun_run_ids(sweep_dir, sweeps_root=None) -> list[str]:
@@ -69,7 +67,7 @@ def log_comparison(comparison: dict, files: dict[str, Path], run_ids: list[str],
     """Log the comparison's files and change metrics to every compared run."""
     import mlflow
 
-    from melanoma_exp.clinical.robustness_compare import mlflow_metrics
+    from melanoma_exp.evaluation.robustness_compare import mlflow_metrics
 
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
     metrics = mlflow_metrics(comparison)
@@ -81,25 +79,13 @@ def log_comparison(comparison: dict, files: dict[str, Path], run_ids: list[str],
         client.set_tag(run_id, "robustness_comparison.runs", ", ".join(run_ids))
 
 
-def add_comparison_from_run(bundle_dir, run_id: str, *, tracking_uri: str | None = None) -> dict | None:
-    """Add the run's logged comparison (if any) to a bundle: model.json entry + MODEL_CARD.md section."""
-    from melanoma_exp.clinical.robustness_compare import card_summary
-    from melanoma_exp.export.bundle import write_model_json
-    from melanoma_exp.export.registry import run_json
-
-    comparison = run_json(run_id, f"{ARTIFACT_DIR}/comparison.json", tracking_uri=tracking_uri)
-    if comparison is None:  # never compared: the bundle simply has no such section
-        return None
-    bundle = Path(bundle_dir)
-    spec = json.loads((bundle / "model.json").read_text(encoding="utf-8"))
-    spec["robustness_comparison"] = card_summary(comparison, run_id)
-    write_model_json(bundle, spec, card=True)
-    return spec["robustness_comparison"]
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
-    from melanoma_exp.clinical.robustness_compare import compare_robustness, effect_sentence, write_comparison
-    from melanoma_exp.export.cli import default_tracking_uri
+    from melanoma_exp.commands.registry import default_tracking_uri
+    from melanoma_exp.evaluation.robustness_compare import (
+        compare_robustness,
+        effect_sentence,
+        write_comparison,
+    )
     from melanoma_exp.export.registry import load_report, resolve_model
 
     uri = args.tracking_uri or default_tracking_uri()

@@ -17,7 +17,9 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
 
-METHODS = ("target_sensitivity", "youden", "f_beta")
+from melanoma_exp.schema import THRESHOLD_METHODS
+
+METHODS = THRESHOLD_METHODS
 THRESHOLD_MIN = 1e-6
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from melanoma_exp import DISCLAIMER
-from melanoma_exp.export.cli import guarded
+from melanoma_exp.commands.registry import guarded
 
 
 def _prepared_dir(reports: list[dict], override: str | None) -> Path:
@@ -46,12 +46,12 @@ def evaluate_ensemble(members, reports: list[dict], weights, prepared: Path, *, 
     from omegaconf import OmegaConf
     from sklearn.metrics import roc_auc_score
 
-    from melanoma_exp.clinical.calibration import fold_temperature
-    from melanoma_exp.clinical.ensemble import build_ensemble, normalise_weights
-    from melanoma_exp.clinical.operating_point import sensitivity_specificity
-    from melanoma_exp.clinical.report import clinical_evaluation, served_probabilities
     from melanoma_exp.data.pipeline import load_split_index
+    from melanoma_exp.evaluation.calibration import fold_temperature
+    from melanoma_exp.evaluation.clinical_report import clinical_evaluation, served_probabilities
+    from melanoma_exp.evaluation.ensemble import build_ensemble, normalise_weights
     from melanoma_exp.evaluation.metrics import baseline_probability, classification_metrics
+    from melanoma_exp.evaluation.operating_point import sensitivity_specificity
     from melanoma_exp.paths import conf_dir
 
     ensemble = build_ensemble(members, weights)
@@ -95,10 +95,10 @@ def evaluate_ensemble(members, reports: list[dict], weights, prepared: Path, *, 
 def cmd_ensemble(args: argparse.Namespace) -> int:
     import mlflow
 
-    from melanoma_exp.clinical.report import mlflow_metrics
+    from melanoma_exp.commands.registry import default_tracking_uri
+    from melanoma_exp.evaluation.clinical_report import mlflow_metrics
     from melanoma_exp.evaluation.metrics import scalar_metrics
     from melanoma_exp.evaluation.report import build_report
-    from melanoma_exp.export.cli import default_tracking_uri
     from melanoma_exp.export.registry import load_report, register_run, resolve_model
     from melanoma_exp.tracking.tracker import experiment_id, model_requirements, project_store
 

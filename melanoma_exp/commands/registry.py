@@ -61,7 +61,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def tta_transforms(value: str) -> list[str]:
     """``--tta hflip,vflip,rot90`` -> identity first, then those (as MELANOMA_TTA in serving)."""
-    from melanoma_exp.clinical.tta import check_transforms
+    from melanoma_exp.evaluation.tta import check_transforms
 
     try:
         names = check_transforms([n.strip() for n in value.split(",") if n.strip()])

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from melanoma_exp import DISCLAIMER
-from melanoma_exp.clinical.calibration import apply_temperature, calibrate, plot_reliability
-from melanoma_exp.clinical.operating_point import choose_threshold, evaluate_at_threshold
-from melanoma_exp.clinical.subgroups import plot_subgroups, subgroup_markdown, subgroup_report
+from melanoma_exp.evaluation.calibration import apply_temperature, calibrate, plot_reliability
+from melanoma_exp.evaluation.operating_point import choose_threshold, evaluate_at_threshold
+from melanoma_exp.evaluation.subgroups import plot_subgroups, subgroup_markdown, subgroup_report
 
 
 def _get(cfg: Any, dotted: str, default: Any) -> Any:

@@ -13,12 +13,12 @@ import sys
 
 # Modules that add sub-commands, in the order they appear in `melanoma --help`.
 COMMAND_MODULES = [
-    "melanoma_exp.data.cli",  # melanoma data synth|download|prepare
-    "melanoma_exp.export.cli",  # melanoma register|promote|export
-    "melanoma_exp.serve_cli",  # melanoma serve
-    "melanoma_exp.ui",  # melanoma ui
-    "melanoma_exp.clinical.ensemble_cli",  # melanoma ensemble
-    "melanoma_exp.clinical.robustness_cli",  # melanoma compare-robustness
+    "melanoma_exp.commands.data",  # melanoma data synth|download|prepare
+    "melanoma_exp.commands.registry",  # melanoma register|promote|export
+    "melanoma_exp.commands.serve",  # melanoma serve
+    "melanoma_exp.commands.ui",  # melanoma ui
+    "melanoma_exp.commands.ensemble",  # melanoma ensemble
+    "melanoma_exp.commands.compare_robustness",  # melanoma compare-robustness
 ]
 
 

@@ -26,7 +26,7 @@ def ensure_bundle(bundle: Path, model_name: str, tracking_uri: str | None) -> Pa
     """
     if (bundle / "model.json").is_file():
         return bundle
-    from melanoma_exp.export.cli import default_tracking_uri
+    from melanoma_exp.commands.registry import default_tracking_uri
     from melanoma_exp.export.registry import champion_version, export_model
 
     uri = tracking_uri or default_tracking_uri()

@@ -21,8 +21,8 @@ import pandas as pd
 from omegaconf import DictConfig, open_dict
 
 from melanoma_exp import DISCLAIMER
-from melanoma_exp.clinical.cv_data import fold_split_column, write_fold_dataset
-from melanoma_exp.clinical.kfold import assign_folds, summarize_folds
+from melanoma_exp.data.cv_data import fold_split_column, write_fold_dataset
+from melanoma_exp.data.kfold import assign_folds, summarize_folds
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,9 @@ def _parent_run(cfg: DictConfig, folds: int):
 
 def cross_validate(cfg: DictConfig) -> float:
     """Train and evaluate every fold; returns the mean over folds of the best `trainer.monitor`."""
+    from melanoma_exp.commands.train import train
     from melanoma_exp.data.prepare import INDEX, prepare_dataset
     from melanoma_exp.data.synth import ensure_synthetic_raw
-    from melanoma_exp.training import train
     from melanoma_exp.training.checkpoints import Checkpoints
     from melanoma_exp.training.runtime import resolve_run_dir
     from melanoma_exp.training.validate import validate_config

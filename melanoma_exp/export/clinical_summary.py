@@ -123,33 +123,29 @@ def model_card_lines(summary: dict[str, Any] | None) -> list[str]:
 OOD_FILE = "ood.tflite"
 
 
-def add_ood_to_bundle(bundle_dir, model, detector: dict, layer_name: str = "backbone") -> dict:
-    """Add the not-a-lesion scorer to an exported bundle: ``ood.tflite`` + model.json ``ood``.
+def write_ood_model(bundle_dir, model, detector: dict, layer_name: str = "backbone") -> dict:
+    """Write the not-a-lesion scorer ``ood.tflite`` into a bundle folder; return model.json's ``ood``.
 
     ``ood.tflite`` takes the same input as ``model.tflite`` and returns the squared Mahalanobis
     distance of the image's backbone features to the nearest training class mean; a value at or
     above ``threshold_squared`` means "this does not look like a skin-lesion photo" (quality issue
-    ``not_a_lesion``). model.json is rewritten atomically.
+    ``not_a_lesion``).
 
     Args:
-        bundle_dir: a folder written by `melanoma_exp.export.bundle.export_bundle`.
-        model: the bundle's Keras classifier.
+        bundle_dir: the bundle folder being written by `export_bundle`.
+        model: the bundle's Keras classifier (without test-time augmentation).
         detector: the fitted detector as saved in the run's ``clinical/ood.json``.
         layer_name: the feature layer the detector was fitted on.
-
-    Returns:
-        The ``ood`` entry written into model.json.
     """
-    import json
     from pathlib import Path
 
-    from melanoma_exp.clinical.ood import MahalanobisOOD, ood_score_model
-    from melanoma_exp.export.bundle import convert_to_litert, write_model_json
+    from melanoma_exp.evaluation.ood import MahalanobisOOD, ood_score_model
+    from melanoma_exp.export.litert import convert_to_litert
 
-    bundle = Path(bundle_dir)
     fitted = MahalanobisOOD.from_dict(detector)
-    (bundle / OOD_FILE).write_bytes(convert_to_litert(ood_score_model(model, fitted, layer_name), quantize=False))
-    entry = {
+    (Path(bundle_dir) / OOD_FILE).write_bytes(
+        convert_to_litert(ood_score_model(model, fitted, layer_name), quantize=False))
+    return {
         "file": OOD_FILE,
         "method": "mahalanobis",
         "input": "same as model.tflite",
@@ -158,21 +154,3 @@ def add_ood_to_bundle(bundle_dir, model, detector: dict, layer_name: str = "back
         "quality_issue": "not_a_lesion",
         "fit": _finite(fitted.meta.get("threshold_fit", {})),
     }
-    spec = json.loads((bundle / "model.json").read_text(encoding="utf-8"))
-    spec["ood"] = entry
-    write_model_json(bundle, spec)
-    return entry
-
-
-def add_ood_from_run(bundle_dir, model, run_id: str, report: dict, *, tracking_uri: str | None = None) -> dict | None:
-    """`add_ood_to_bundle` with the detector the run logged (``clinical/ood.json``), if it has one."""
-    from melanoma_exp.export.registry import run_json
-
-    ood = (report.get("clinical") or {}).get("ood")
-    if not ood:
-        return None
-    detector = run_json(run_id, "clinical/ood.json", tracking_uri=tracking_uri)
-    if detector is None:  # an older run without the file: the bundle simply has no OOD check
-        print(f"warning: run {run_id} has no clinical/ood.json; the bundle has no not-a-lesion check")
-        return None
-    return add_ood_to_bundle(bundle_dir, model, detector)

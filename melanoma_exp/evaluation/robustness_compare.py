@@ -33,6 +33,8 @@ COLUMNS = ROBUSTNESS_COLUMNS + TEST_COLUMNS
 _PAIRING_KEYS = ("n_images", "seed", "degradations")
 ALPHA = 0.05  # significance level of the paired test
 
+ARTIFACT_DIR = "robustness_comparison"  # where `melanoma compare-robustness` logs to each run
+
 
 def run_summary(report: dict[str, Any], run: str) -> dict[str, Any]:
     """One run's row: preset share, robustness numbers and test metrics from its report.json.

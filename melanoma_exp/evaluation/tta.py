@@ -13,7 +13,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-TRANSFORMS = ("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose", "antitranspose")
+from melanoma_exp.schema import TTA_TRANSFORMS
+
+TRANSFORMS = TTA_TRANSFORMS
 DEFAULT_TRANSFORMS = ("identity", "hflip", "vflip", "rot90")
 
 

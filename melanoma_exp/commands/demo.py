@@ -57,7 +57,7 @@ def pipeline_summary(prepared_dir, data) -> str:
 
 def step_train(state: dict) -> dict:
     """Train the demo model (+experiment=demo), evaluate it on the test split, track it in MLflow."""
-    from melanoma_exp.training import train
+    from melanoma_exp.commands.train import train
     from melanoma_exp.training.runtime import resolve_run_dir
 
     cfg = state["cfg"]
