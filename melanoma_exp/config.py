@@ -1,7 +1,8 @@
 """Hydra/OmegaConf glue shared by run.py, the CLI and the tests.
 
-Importing this module registers the `${project_root:}` resolver, so it must be imported before any
-config is composed (run.py and the CLI do it first thing).
+Importing this module registers the `${project_root:}` resolver and the config schema
+(`melanoma_exp.schema`), so it must be imported before any config is composed (run.py and the CLI
+do it first thing).
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from collections.abc import Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
+from melanoma_exp import schema
 from melanoma_exp.paths import conf_dir, project_root
 
 if not OmegaConf.has_resolver("project_root"):
     OmegaConf.register_new_resolver("project_root", lambda: str(project_root()))
+schema.register()
 
 
 def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
@@ -29,7 +32,20 @@ def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictC
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import ConfigCompositionException
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        return hydra_compose(config_name=config_name, overrides=list(overrides))
+        try:
+            return hydra_compose(config_name=config_name, overrides=list(overrides))
+        except ConfigCompositionException as exc:
+            if exc.__cause__ is None:
+                raise
+            # Hydra keeps the reason (the key, the allowed values) in the cause; say it in one message.
+            raise ConfigCompositionException(f"{exc}: {exc.__cause__}") from exc
+
+
+def group_config(group: str, overrides: Sequence[str] = ()) -> DictConfig:
+    """One group of the composed default config (e.g. ``eval``), schema-checked, for code that runs
+    an analysis outside a training run; ``overrides`` as for `compose` (``["eval.bootstrap=100"]``)."""
+    return compose(overrides)[group]

@@ -1,7 +1,225 @@
-"""The allowed values of config keys that name a method, shared by the config check and the code
-that implements them (so the two cannot drift apart)."""
+"""The config schema: types and allowed values of the config groups, checked by OmegaConf when Hydra
+composes (a wrong type or an unknown choice fails naming the key, before any TensorFlow work).
+
+The values themselves live in the YAML groups under conf/ only: every field here is MISSING, so a key
+the YAML forgets is an error, never a silent code-side default. Each schema is stored in Hydra's
+ConfigStore as ``<group>/schema`` and named first in the defaults list of that group's YAML files.
+Ranges and rules across keys stay in `melanoma_exp.training.validate`.
+"""
 
 from __future__ import annotations
 
-THRESHOLD_METHODS = ("target_sensitivity", "youden", "f_beta")  # eval.threshold_method
-TTA_TRANSFORMS = ("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose", "antitranspose")
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+class ThresholdMethod(StrEnum):
+    """eval.threshold_method: how the operating point is chosen on validation."""
+
+    target_sensitivity = "target_sensitivity"
+    youden = "youden"
+    f_beta = "f_beta"
+
+
+class TTATransform(StrEnum):
+    """eval.tta_transforms and `melanoma export --tta`: the test-time augmentation views."""
+
+    identity = "identity"
+    hflip = "hflip"
+    vflip = "vflip"
+    rot90 = "rot90"
+    rot180 = "rot180"
+    rot270 = "rot270"
+    transpose = "transpose"
+    antitranspose = "antitranspose"
+
+
+class Activation(StrEnum):
+    relu = "relu"
+    gelu = "gelu"
+    swish = "swish"
+    silu = "silu"
+    elu = "elu"
+    selu = "selu"
+    tanh = "tanh"
+    sigmoid = "sigmoid"
+    linear = "linear"
+    leaky_relu = "leaky_relu"
+
+
+class Regularizer(StrEnum):
+    l1 = "l1"
+    l2 = "l2"
+
+
+class Balance(StrEnum):
+    undersample = "undersample"
+    class_weight = "class_weight"
+    oversample = "oversample"
+    none = "none"
+
+
+class Distribute(StrEnum):
+    none = "none"
+    mirrored = "mirrored"
+
+
+THRESHOLD_METHODS = tuple(m.value for m in ThresholdMethod)
+TTA_TRANSFORMS = tuple(t.value for t in TTATransform)
+METRIC_STEMS = ("loss", "accuracy", "auc", "pr_auc", "precision_malignant", "recall_malignant")
+MONITORS = tuple(f"{split}/{stem}" for split in ("train", "val") for stem in METRIC_STEMS)
+
+
+@dataclass
+class SplitConfig:
+    val: float = MISSING
+    test: float = MISSING
+    group_by: str = MISSING
+
+
+@dataclass
+class SynthConfig:
+    n: int = MISSING
+    size: int = MISSING
+    seed: int = MISSING
+    malignant_fraction: float = MISSING
+    shortcut: float = MISSING
+    sticker_rate: float = MISSING
+    sticker_scale: float = MISSING
+    masks: bool = MISSING
+
+
+@dataclass
+class DataConfig:
+    source: str = MISSING
+    raw_dir: str = MISSING
+    prepared_root: str = MISSING
+    image_size: int = MISSING
+    batch_size: int = MISSING
+    balance: Balance = MISSING
+    benign_fraction: float = MISSING
+    split: SplitConfig = field(default_factory=SplitConfig)
+    augment: dict[str, Any] = MISSING  # open: `+data.augment.capture=P` adds the capture preset
+    seed: int = MISSING
+    shard_size: int = MISSING
+    chunk_size: int | None = MISSING
+    workers: int | None = MISSING
+    synth: SynthConfig | None = MISSING
+
+
+@dataclass
+class HeadConfig:
+    units: int = MISSING
+    activation: Activation = MISSING
+    batch_norm: bool = MISSING
+    dropout1: float = MISSING
+    second_dense: bool = MISSING
+    units2: int = MISSING
+    dropout2: float = MISSING
+    regularizer: Regularizer | None = MISSING
+    regularization: float = MISSING
+
+
+@dataclass
+class UnfreezeConfig:
+    after_epoch: int = MISSING
+    fraction: float = MISSING
+    lr_factor: float = MISSING
+    keep_bn_frozen: bool = MISSING
+
+
+@dataclass
+class EarlyStoppingConfig:
+    enabled: bool = MISSING
+    patience: int = MISSING
+    min_delta: float = MISSING
+
+
+@dataclass
+class ReduceLRConfig:
+    enabled: bool = MISSING
+    factor: float = MISSING
+    patience: int = MISSING
+    min_lr: float = MISSING
+
+
+@dataclass
+class GradcamConfig:
+    enabled: bool = MISSING
+    n_images: int = MISSING
+    max_marker_images: int = MISSING
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = MISSING
+    monitor: str = MISSING  # one of MONITORS (checked by validate: the list is built, not an enum)
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    reduce_lr: ReduceLRConfig = field(default_factory=ReduceLRConfig)
+    threshold: float = MISSING
+    seed: int = MISSING
+    deterministic: bool = MISSING
+    mixed_precision: Any = MISSING  # auto | true | false
+    jit_compile: Any = MISSING  # auto | true | false
+    distribute: Distribute = MISSING
+    steps_per_epoch: int | None = MISSING
+    resume: bool = MISSING
+    run_dir: str | None = MISSING
+    verbose: int = MISSING
+    gradcam: GradcamConfig = field(default_factory=GradcamConfig)
+
+
+@dataclass
+class CalibrationConfig:
+    enabled: bool = MISSING
+    bins: int = MISSING
+    min_temperature: float = MISSING
+    max_temperature: float = MISSING
+
+
+@dataclass
+class RobustnessConfig:
+    enabled: bool = MISSING
+    max_images: int = MISSING
+
+
+@dataclass
+class EvalConfig:
+    enabled: bool = MISSING
+    threshold_method: ThresholdMethod = MISSING
+    target_sensitivity: float = MISSING
+    beta: float = MISSING
+    bootstrap: int = MISSING
+    confidence: float = MISSING
+    seed: int = MISSING
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    subgroup_margin: float = MISSING
+    subgroup_min_malignant: int = MISSING
+    robustness: RobustnessConfig = field(default_factory=RobustnessConfig)
+    ood: dict[str, Any] = MISSING
+    tta: bool = MISSING
+    checks_in_sweep: bool = MISSING
+    tta_transforms: list[TTATransform] = MISSING
+
+
+@dataclass
+class CVConfig:
+    folds: int = MISSING
+    seed: int = MISSING
+    group_by: str = MISSING
+    fold_checks: bool = MISSING
+
+
+SCHEMAS = {"data": DataConfig, "head": HeadConfig, "unfreeze": UnfreezeConfig, "trainer": TrainerConfig,
+           "eval": EvalConfig, "cv": CVConfig}
+
+
+def register() -> None:
+    """Store every group's schema as ``<group>/schema`` (idempotent; `melanoma_exp.config` calls it)."""
+    store = ConfigStore.instance()
+    for group, node in SCHEMAS.items():
+        store.store(group=group, name="schema", node=node)

@@ -54,6 +54,7 @@ def small_data_cfg(raw_dir: Path, prepared_root: Path, **overrides):
     from melanoma_exp.paths import conf_dir
 
     cfg = OmegaConf.load(conf_dir() / "data" / "synthetic.yaml")
+    cfg.pop("defaults")  # the schema entry of the group's defaults list
     cfg.raw_dir = str(raw_dir)
     cfg.prepared_root = str(prepared_root)
     cfg.image_size = SMALL_PREPARED_SIZE

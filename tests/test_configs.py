@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from melanoma_exp.config import compose
@@ -114,7 +115,8 @@ def test_thesis_recipes_resolve_to_table_4_9(name):
     ],
 )
 def test_invalid_values_name_the_key(override, key):
-    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+    """Types and choices fail as Hydra composes (the schema), ranges in validate_config: both name the key."""
+    with pytest.raises((ConfigError, ConfigCompositionException), match=key.replace(".", r"\.")):
         validate_config(compose([override]))
 
 
@@ -127,8 +129,8 @@ def test_eval_keys_of_unused_parts_are_not_checked():
         validate_config(compose(["eval.threshold_method=f_beta", "eval.beta=0"]))
     with pytest.raises(ConfigError, match=r"eval\.tta_transforms"):
         validate_config(compose(["eval.tta=true", "eval.tta_transforms=[]"]))
-    with pytest.raises(ConfigError, match=r"eval\.tta_transforms.*unknown: shear"):
-        validate_config(compose(["eval.tta=true", "eval.tta_transforms=[hflip,shear]"]))
+    with pytest.raises(ConfigCompositionException, match=r"(?s)'shear', expected one of \[identity, hflip.*eval\.tta_transforms"):
+        compose(["eval.tta=true", "eval.tta_transforms=[hflip,shear]"])
 
 
 def test_unknown_model_lists_the_known_ones():

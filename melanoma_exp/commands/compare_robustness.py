@@ -19,9 +19,18 @@ import sys
 import time
 from pathlib import Path
 
+import melanoma_exp.config as config
 from melanoma_exp import DISCLAIMER
-from melanoma_exp.commands.registry import guarded
-from melanoma_exp.evaluation.robustness_compare import ARTIFACT_DIR
+from melanoma_exp.commands.registry import default_tracking_uri, guarded
+from melanoma_exp.evaluation.robustness_compare import (
+    ARTIFACT_DIR,
+    compare_robustness,
+    effect_sentence,
+    mlflow_metrics,
+    write_comparison,
+)
+from melanoma_exp.export.registry import load_report, resolve_model
+from melanoma_exp.training.checkpoints import Checkpoints
 
 
 def multirun_run_ids(sweep_dir, sweeps_root=None) -> list[str]:
@@ -30,7 +39,6 @@ def multirun_run_ids(sweep_dir, sweeps_root=None) -> list[str]:
     ``last`` picks the newest ``<sweeps_root>/<date>/<time>_<model>`` folder (default root:
     ``<paths.output_dir>/sweeps``, where `python run.py -m` writes).
     """
-    from melanoma_exp.training.checkpoints import Checkpoints
 
     folder = _newest_sweep(sweeps_root) if str(sweep_dir) == "last" else Path(sweep_dir)
     jobs = sorted((d for d in folder.iterdir() if d.is_dir() and d.name.isdigit()), key=lambda d: int(d.name)) \
@@ -48,8 +56,6 @@ def multirun_run_ids(sweep_dir, sweeps_root=None) -> list[str]:
 
 
 def _newest_sweep(root=None) -> Path:
-    import melanoma_exp.config as config
-
     root = Path(root) if root else Path(str(config.compose([]).paths.output_dir)) / "sweeps"
     folders = sorted(root.glob("*/*"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
     if not folders:
@@ -58,8 +64,6 @@ def _newest_sweep(root=None) -> Path:
 
 
 def _default_out() -> Path:
-    import melanoma_exp.config as config
-
     return Path(str(config.compose([]).paths.output_dir)) / "comparisons" / time.strftime("robustness-%Y%m%d-%H%M%S")
 
 
@@ -67,7 +71,6 @@ def log_comparison(comparison: dict, files: dict[str, Path], run_ids: list[str],
     """Log the comparison's files and change metrics to every compared run."""
     import mlflow
 
-    from melanoma_exp.evaluation.robustness_compare import mlflow_metrics
 
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
     metrics = mlflow_metrics(comparison)
@@ -80,14 +83,6 @@ def log_comparison(comparison: dict, files: dict[str, Path], run_ids: list[str],
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from melanoma_exp.commands.registry import default_tracking_uri
-    from melanoma_exp.evaluation.robustness_compare import (
-        compare_robustness,
-        effect_sentence,
-        write_comparison,
-    )
-    from melanoma_exp.export.registry import load_report, resolve_model
-
     uri = args.tracking_uri or default_tracking_uri()
     refs = list(args.runs) + (multirun_run_ids(args.multirun) if args.multirun else [])
     run_ids = [resolve_model(ref, tracking_uri=uri).run_id for ref in refs]

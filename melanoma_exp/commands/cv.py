@@ -21,8 +21,13 @@ import pandas as pd
 from omegaconf import DictConfig, open_dict
 
 from melanoma_exp import DISCLAIMER
+from melanoma_exp.commands.train import train
 from melanoma_exp.data.cv_data import fold_split_column, write_fold_dataset
 from melanoma_exp.data.kfold import assign_folds, summarize_folds
+from melanoma_exp.tracking.tracker import MlflowTracker, flatten
+from melanoma_exp.training.checkpoints import Checkpoints
+from melanoma_exp.training.runtime import resolve_run_dir
+from melanoma_exp.training.validate import validate_config
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +45,7 @@ def fold_config(cfg: DictConfig, fold: int, prepared_root: Path, run_dir: Path) 
         fold_cfg.data.prepared_root = str(prepared_root)
         fold_cfg.trainer.run_dir = str(run_dir)
         fold_cfg.tracking.run_name = f"{cfg.tracking.get('run_name') or cfg.model.name}-fold{fold}"
-        if not cfg.cv.get("fold_checks", False) and fold_cfg.get("eval") is not None:
+        if not cfg.cv.fold_checks and fold_cfg.get("eval") is not None:
             fold_cfg.eval.robustness.enabled = False
             fold_cfg.eval.ood.enabled = False
             fold_cfg.eval.tta = False
@@ -49,11 +54,10 @@ def fold_config(cfg: DictConfig, fold: int, prepared_root: Path, run_dir: Path) 
 
 def _parent_run(cfg: DictConfig, folds: int):
     """(MlflowClient, parent run id), or (None, None) with tracking off."""
-    if str(cfg.tracking.get("backend", "mlflow")) != "mlflow":
+    if str(cfg.tracking.backend) != "mlflow":
         return None, None
     from omegaconf import OmegaConf
 
-    from melanoma_exp.tracking.tracker import MlflowTracker, flatten
 
     tracker = MlflowTracker(cfg.tracking)
     tags = {"cv.folds": str(folds), "model.name": str(cfg.model.name), "disclaimer": DISCLAIMER}
@@ -72,22 +76,18 @@ def _parent_run(cfg: DictConfig, folds: int):
 
 def cross_validate(cfg: DictConfig) -> float:
     """Train and evaluate every fold; returns the mean over folds of the best `trainer.monitor`."""
-    from melanoma_exp.commands.train import train
     from melanoma_exp.data.prepare import INDEX, prepare_dataset
     from melanoma_exp.data.synth import ensure_synthetic_raw
-    from melanoma_exp.training.checkpoints import Checkpoints
-    from melanoma_exp.training.runtime import resolve_run_dir
-    from melanoma_exp.training.validate import validate_config
 
     validate_config(cfg)  # every fold's settings, before the data work and TensorFlow
-    folds, seed = int(cfg.cv.folds), int(cfg.cv.get("seed", 0))
+    folds, seed = int(cfg.cv.folds), int(cfg.cv.seed)
     if folds < 2:  # before any data work: a typo should fail in seconds
         raise ValueError(f"cv.folds must be >= 2, got {folds}")
     ensure_synthetic_raw(cfg.data)
     base = Path(prepare_dataset(cfg.data))
     index = pd.read_csv(base / INDEX, dtype=str, keep_default_na=False)
     pool = index[index["split"] != "test"]
-    fold_ids = assign_folds(pool, folds, group_col=str(cfg.cv.get("group_by", "group")), seed=seed)
+    fold_ids = assign_folds(pool, folds, group_col=str(cfg.cv.group_by), seed=seed)
     run_root = resolve_run_dir(cfg)
     cv_root = base.parent / "cv" / f"{base.name}-k{folds}-s{seed}"
     client, parent_id = _parent_run(cfg, folds)

@@ -10,6 +10,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from melanoma_exp.config import compose
+
 
 def register(subparsers) -> None:
     """Add `data` and its sub-commands to the top-level parser."""
@@ -130,7 +132,6 @@ def _print_report(report, raw_dir) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from melanoma_exp.config import compose
     from melanoma_exp.data.prepare import prepare_dataset
     from melanoma_exp.data.summary import describe_prepared
     from melanoma_exp.data.synth import ensure_synthetic_raw

@@ -13,6 +13,10 @@ import time
 from collections.abc import Callable, Sequence
 
 from melanoma_exp import DISCLAIMER
+from melanoma_exp.commands.train import train
+from melanoma_exp.config import compose
+from melanoma_exp.export.demo_step import step_export
+from melanoma_exp.training.runtime import resolve_run_dir
 
 
 def step_data(state: dict) -> dict:
@@ -57,8 +61,6 @@ def pipeline_summary(prepared_dir, data) -> str:
 
 def step_train(state: dict) -> dict:
     """Train the demo model (+experiment=demo), evaluate it on the test split, track it in MLflow."""
-    from melanoma_exp.commands.train import train
-    from melanoma_exp.training.runtime import resolve_run_dir
 
     cfg = state["cfg"]
     cfg.trainer.run_dir = str(resolve_run_dir(cfg))  # fixed now, so the summary knows where to look
@@ -120,7 +122,6 @@ DEMO_STEPS: list[Callable[[dict], dict]] = [step_data, step_train, step_summary]
 
 def _append_export_step() -> None:
     """Register the demo run (champion when best) and export outputs/bundle, so `make serve` works."""
-    from melanoma_exp.export.demo_step import step_export
 
     DEMO_STEPS.append(step_export)
 
@@ -133,7 +134,6 @@ DEMO_OVERRIDES = ["+experiment=demo"]
 
 def run_demo(overrides: Sequence[str] = ()) -> dict:
     """Compose the config with `overrides` and run every step of `DEMO_STEPS`; returns the state."""
-    from melanoma_exp.config import compose
 
     state: dict = {"cfg": compose(list(overrides))}
     for step in DEMO_STEPS:

@@ -18,7 +18,10 @@ from typing import Any
 import numpy as np
 
 from melanoma_exp import DISCLAIMER
-from melanoma_exp.commands.registry import guarded
+from melanoma_exp.commands.registry import default_tracking_uri, guarded
+from melanoma_exp.config import group_config
+from melanoma_exp.export.registry import load_report, register_run, resolve_model
+from melanoma_exp.tracking.tracker import experiment_id, model_requirements, project_store
 
 
 def _prepared_dir(reports: list[dict], override: str | None) -> Path:
@@ -52,13 +55,12 @@ def evaluate_ensemble(members, reports: list[dict], weights, prepared: Path, *, 
     from melanoma_exp.evaluation.ensemble import build_ensemble, normalise_weights
     from melanoma_exp.evaluation.metrics import baseline_probability, classification_metrics
     from melanoma_exp.evaluation.operating_point import sensitivity_specificity
-    from melanoma_exp.paths import conf_dir
 
     ensemble = build_ensemble(members, weights)
     y_val = load_split_index(prepared, "val")["label"].to_numpy()
     test_index = load_split_index(prepared, "test")
     y_test = test_index["label"].to_numpy()
-    eval_cfg = OmegaConf.load(conf_dir() / "eval" / "default.yaml")
+    eval_cfg = group_config("eval")
     for key, value in (eval_overrides or {}).items():
         OmegaConf.update(eval_cfg, key, value)
     # Averaging calibrated members does not give calibrated probabilities (the mean is less
@@ -95,12 +97,9 @@ def evaluate_ensemble(members, reports: list[dict], weights, prepared: Path, *, 
 def cmd_ensemble(args: argparse.Namespace) -> int:
     import mlflow
 
-    from melanoma_exp.commands.registry import default_tracking_uri
     from melanoma_exp.evaluation.clinical_report import mlflow_metrics
     from melanoma_exp.evaluation.metrics import scalar_metrics
     from melanoma_exp.evaluation.report import build_report
-    from melanoma_exp.export.registry import load_report, register_run, resolve_model
-    from melanoma_exp.tracking.tracker import experiment_id, model_requirements, project_store
 
     uri = args.tracking_uri or default_tracking_uri()
     mlflow.set_tracking_uri(uri)

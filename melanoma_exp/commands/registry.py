@@ -5,7 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from melanoma_exp.export.registry import DEFAULT_MODEL_NAME, DEFAULT_PROMOTE_METRIC
+from melanoma_exp.evaluation.tta import check_transforms
+from melanoma_exp.export.registry import (
+    DEFAULT_MODEL_NAME,
+    DEFAULT_PROMOTE_METRIC,
+    RegistryError,
+    champion_version,
+    export_model,
+    promote,
+    register_run,
+)
+from melanoma_exp.tracking.tracker import project_store
 
 
 def default_tracking_uri() -> str:
@@ -15,7 +25,6 @@ def default_tracking_uri() -> str:
     # The variable wins without composing the project config (which needs conf/ under the root).
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    from melanoma_exp.tracking.tracker import project_store
 
     return project_store()[0]
 
@@ -26,30 +35,22 @@ def _tracking_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    from melanoma_exp.export.registry import register_run
-
     uri = args.tracking_uri or default_tracking_uri()
     metric = args.metric if args.auto_promote else None
     version = register_run(args.run_id, args.name, tracking_uri=uri, auto_promote_metric=metric)
     print(f"registered run {args.run_id} as {args.name} version {version}")
     if args.auto_promote:
-        from melanoma_exp.export.registry import champion_version
-
         print(f"champion of {args.name} is now version {champion_version(args.name, tracking_uri=uri)}")
     return 0
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from melanoma_exp.export.registry import promote
-
     promote(args.name, args.version, tracking_uri=args.tracking_uri or default_tracking_uri())
     print(f"{args.name}@champion -> version {args.version}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from melanoma_exp.export.registry import export_model
-
     out = export_model(args.model, args.out, tracking_uri=args.tracking_uri or default_tracking_uri(),
                        log_to_run=not args.no_log, tta=args.tta)
     print(f"bundle written to {out} (model.keras, model.tflite, model_int8.tflite, model.json, MODEL_CARD.md)")
@@ -61,7 +62,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def tta_transforms(value: str) -> list[str]:
     """``--tta hflip,vflip,rot90`` -> identity first, then those (as MELANOMA_TTA in serving)."""
-    from melanoma_exp.evaluation.tta import check_transforms
 
     try:
         names = check_transforms([n.strip() for n in value.split(",") if n.strip()])
@@ -78,8 +78,6 @@ def guarded(func, *, also: tuple[type[Exception], ...] = ()):
     """
 
     def run(args: argparse.Namespace) -> int:
-        from melanoma_exp.export.registry import RegistryError
-
         try:
             return func(args)
         except (RegistryError, *also) as exc:

@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from melanoma_exp.commands.registry import default_tracking_uri
+from melanoma_exp.export.registry import DEFAULT_MODEL_NAME, champion_version, export_model
 from melanoma_exp.paths import project_root
 
 
@@ -26,8 +28,6 @@ def ensure_bundle(bundle: Path, model_name: str, tracking_uri: str | None) -> Pa
     """
     if (bundle / "model.json").is_file():
         return bundle
-    from melanoma_exp.commands.registry import default_tracking_uri
-    from melanoma_exp.export.registry import champion_version, export_model
 
     uri = tracking_uri or default_tracking_uri()
     if champion_version(model_name, tracking_uri=uri) is None:
@@ -70,7 +70,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     """Add `melanoma serve`."""
-    from melanoma_exp.export.registry import DEFAULT_MODEL_NAME
 
     p = subparsers.add_parser("serve", help="serve a model bundle over HTTP (API v1 + browser page)")
     p.add_argument("--bundle", default=None,

@@ -14,11 +14,12 @@ import time
 from omegaconf import DictConfig
 
 from melanoma_exp import DISCLAIMER
+from melanoma_exp.export.registry import register_run
 from melanoma_exp.sweep.trial import trial_from_config
 from melanoma_exp.tracking import make_tracker
 from melanoma_exp.training.checkpoints import Checkpoints, RunState
 from melanoma_exp.training.runtime import resolve_run_dir
-from melanoma_exp.training.trainer import PrunedBySweep
+from melanoma_exp.training.trainer import PrunedBySweep, fit
 from melanoma_exp.training.validate import validate_config
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def train(cfg: DictConfig) -> float:
     run_dir = resolve_run_dir(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoints = Checkpoints(run_dir)
-    state = checkpoints.load_state() if cfg.trainer.get("resume", True) else None
+    state = checkpoints.load_state() if cfg.trainer.resume else None
     if state is not None and state.finished:
         log.info("run folder %s holds a finished run; objective %s", run_dir, state.best)
         return _objective(state)
@@ -100,8 +101,6 @@ def _objective(state: RunState) -> float:
 def _train_and_evaluate(cfg: DictConfig, run_dir, checkpoints: Checkpoints, state: RunState, tracker,
                         trial) -> float:
     from melanoma_exp.evaluation.evaluate import evaluate_run  # TensorFlow
-    from melanoma_exp.export.registry import register_run  # MLflow
-    from melanoma_exp.training.trainer import fit
 
     model, data = fit(cfg, checkpoints, state, tracker, trial)
     evaluate_run(model, cfg, data["prepared"], run_dir, tracker, state)

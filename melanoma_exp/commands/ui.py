@@ -22,13 +22,14 @@ import time
 from collections import deque
 from pathlib import Path
 
+from melanoma_exp.config import compose
+from melanoma_exp.sweep.report import tracking_settings
+
 HOST = "127.0.0.1"
 
 
 def default_stores() -> tuple[str, str, str]:
     """(MLflow tracking URI, MLflow artifact root, Optuna storage URL) from the project config."""
-    from melanoma_exp.config import compose
-    from melanoma_exp.sweep.report import tracking_settings
 
     cfg = compose(["+sweep=optuna", "tracking=mlflow"])
     uri, _, artifacts = tracking_settings(cfg)

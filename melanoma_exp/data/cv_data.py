@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from melanoma_exp.data.shards import sha256_file, write_shards
+
 
 def fold_split_column(index: pd.DataFrame, fold_ids: pd.Series, fold: int) -> pd.Series:
     """New ``split`` values: test stays test; pool rows in ``fold`` -> val, the rest -> train."""
@@ -45,7 +47,6 @@ def _pixels(base: Path, index: pd.DataFrame, store: np.ndarray) -> None:
 def write_fold_dataset(base: Path, split: pd.Series, out: Path, cv_info: dict) -> Path:
     """Write the fold's prepared folder at ``out`` (no-op when it exists). Returns ``out``."""
     from melanoma_exp.data.prepare import INDEX, MANIFEST, read_manifest
-    from melanoma_exp.data.shards import sha256_file, write_shards
     from melanoma_exp.data.split import SPLITS
 
     if (out / MANIFEST).is_file():

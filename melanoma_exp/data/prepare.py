@@ -76,34 +76,34 @@ WORK_PREFIX = ".partial-"
 def _settings(data_cfg) -> dict:
     """The resolved settings that decide the prepared content, validated with named errors."""
     cfg = _plain(data_cfg)
-    balance = cfg.get("balance", "none")
+    balance = cfg["balance"]
     if balance not in BALANCE_METHODS:
         raise ValueError(f"Unknown data.balance {balance!r}. Known: {', '.join(BALANCE_METHODS)}")
     size = int(cfg["image_size"])
     if size < 8:
         raise ValueError(f"data.image_size must be >= 8, got {size}")
-    split = cfg.get("split") or {}
-    fractions = split_fractions(float(split.get("val", 0.16)), float(split.get("test", 0.20)))
+    split = cfg["split"]
+    fractions = split_fractions(float(split["val"]), float(split["test"]))
     return {
-        "source": str(cfg.get("source", "custom")),
+        "source": str(cfg["source"]),
         "raw_dir": str(Path(cfg["raw_dir"]).expanduser().resolve()),
         "prepared_root": str(Path(cfg["prepared_root"]).expanduser().resolve()),
         "image_size": size,
         "undersample": balance == "undersample",
-        "benign_fraction": float(cfg.get("benign_fraction", 0.54)) if balance == "undersample" else None,
+        "benign_fraction": float(cfg["benign_fraction"]) if balance == "undersample" else None,
         "fractions": fractions,
-        "group_by": str(split.get("group_by", "lesion_id")),
-        "seed": int(cfg.get("seed", 0)),
-        "shard_size": int(cfg.get("shard_size", 1024)),
+        "group_by": str(split["group_by"]),
+        "seed": int(cfg["seed"]),
+        "shard_size": int(cfg["shard_size"]),
     }
 
 
 def _run_settings(data_cfg, image_size: int) -> dict:
-    """How prepare works, not what it writes: `chunk_size` (images per work chunk, default ~32 MiB
-    of pixels) and `workers` (decoding threads, default one per core). Not in the fingerprint."""
+    """How prepare works, not what it writes: `chunk_size` (images per work chunk; null: ~32 MiB of
+    pixels) and `workers` (decoding threads; null: one per core). Not in the fingerprint."""
     cfg = _plain(data_cfg)
-    chunk = int(cfg.get("chunk_size") or chunk_images(image_size))
-    workers = int(cfg.get("workers") or os.cpu_count() or 2)
+    chunk = int(cfg["chunk_size"] or chunk_images(image_size))
+    workers = int(cfg["workers"] or os.cpu_count() or 2)
     if chunk < 1 or workers < 1:
         raise ValueError(f"data.chunk_size and data.workers must be >= 1, got {chunk} and {workers}")
     return {"chunk_images": chunk, "workers": workers}

@@ -387,8 +387,8 @@ def ensure_synthetic_raw(data_cfg, progress: bool = True) -> Path | None:
     s = cfg["synth"]
     if progress:
         print(f"generating synthetic raw data ({s['n']} images, {s['size']} px) in {raw_dir}")
-    return generate_synthetic(raw_dir, n=int(s["n"]), size=s["size"], seed=int(s.get("seed", 0)),
-                              malignant_fraction=float(s.get("malignant_fraction", 0.45)),
-                              shortcut=float(s.get("shortcut", 0.0)), masks=bool(s.get("masks", False)),
-                              sticker_rate=float(s.get("sticker_rate", BASE_STICKER_RATE)),
-                              sticker_scale=float(s.get("sticker_scale", 1.0)), progress=progress)
+    return generate_synthetic(raw_dir, n=int(s["n"]), size=s["size"], seed=int(s["seed"]),
+                              malignant_fraction=float(s["malignant_fraction"]),
+                              shortcut=float(s["shortcut"]), masks=bool(s["masks"]),
+                              sticker_rate=float(s["sticker_rate"]),
+                              sticker_scale=float(s["sticker_scale"]), progress=progress)

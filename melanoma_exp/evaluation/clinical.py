@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from melanoma_exp.evaluation.clinical_report import (
-    _get,
     clinical_evaluation,
     flagged_subgroups,
     mlflow_metrics,
@@ -74,21 +73,21 @@ def evaluate_clinical(model, cfg: Any, prepared_dir, y_test, p_test, out_dir, tr
         fold_temperature(model, section["calibration"]["temperature"], inplace=True)
     served, threshold = served_probabilities(p_test, section), section["threshold"]
     timings = {"operating_point_calibration_subgroups": time.perf_counter() - started}
-    heavy = not (cfg.get("sweep") and not _get(eval_cfg, "checks_in_sweep", False))
+    heavy = not (cfg.get("sweep") and not eval_cfg.checks_in_sweep)
     if not heavy:
         log.info("sweep trial: robustness/OOD/TTA checks skipped (eval.checks_in_sweep=false)")
 
-    if heavy and _get(eval_cfg, "robustness.enabled", True):
+    if heavy and eval_cfg.robustness.enabled:
         t0 = time.perf_counter()
-        images, _ = images_from_dataset(test_ds, int(_get(eval_cfg, "robustness.max_images", 64)))
+        images, _ = images_from_dataset(test_ds, int(eval_cfg.robustness.max_images))
         section["robustness"] = robustness_section(model, images, threshold, eval_cfg, out_dir=out)
         # Which preset the model trained with, so runs with and without it compare side by side.
-        augment = cfg.get("data", {}).get("augment") or {}
+        augment = cfg.data.augment  # `capture` only when the preset was added (+data.augment.capture=P)
         section["robustness"]["trained_with_capture_preset"] = float(augment.get("capture") or 0.0)
         timings["robustness"] = time.perf_counter() - t0
-    if heavy and _get(eval_cfg, "ood.enabled", True):
+    if heavy and eval_cfg.ood.enabled:
         t0 = time.perf_counter()
-        train = images_from_dataset(_split(prepared_dir, "train", batch)[1], int(_get(eval_cfg, "ood.max_train", 1000)))
+        train = images_from_dataset(_split(prepared_dir, "train", batch)[1], int(eval_cfg.ood.max_train))
         try:
             section["ood"] = ood_section(model, train, images_from_dataset(val_ds)[0],
                                          images_from_dataset(test_ds)[0], eval_cfg, out_dir=out)
@@ -97,7 +96,7 @@ def evaluate_clinical(model, cfg: Any, prepared_dir, y_test, p_test, out_dir, tr
             section["ood"] = None
             section["ood_skipped"] = str(err)
         timings["ood"] = time.perf_counter() - t0
-    if heavy and _get(eval_cfg, "tta", False):
+    if heavy and eval_cfg.tta:
         t0 = time.perf_counter()
         x, y = images_from_dataset(test_ds)
         section["tta"] = tta_section(model, x, y, threshold, eval_cfg)

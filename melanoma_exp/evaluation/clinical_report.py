@@ -21,16 +21,6 @@ from melanoma_exp.evaluation.operating_point import choose_threshold, evaluate_a
 from melanoma_exp.evaluation.subgroups import plot_subgroups, subgroup_markdown, subgroup_report
 
 
-def _get(cfg: Any, dotted: str, default: Any) -> Any:
-    """Read ``a.b`` from a DictConfig or dict, with a default when absent."""
-    node = cfg
-    for key in dotted.split("."):
-        if node is None:
-            return default
-        node = node.get(key) if hasattr(node, "get") else None
-    return default if node is None else node
-
-
 def clinical_evaluation(y_val, p_val, y_test, p_test, eval_cfg: Any, *, test_index=None,
                         out_dir: str | Path | None = None) -> dict:
     """Calibrate on validation, choose the threshold on validation, report the test split.
@@ -38,7 +28,7 @@ def clinical_evaluation(y_val, p_val, y_test, p_test, eval_cfg: Any, *, test_ind
     Args:
         y_val, p_val: validation labels (1 = malignant) and raw model probabilities.
         y_test, p_test: test labels and raw model probabilities.
-        eval_cfg: the ``eval`` config node (conf/eval/default.yaml) or a dict with the same keys.
+        eval_cfg: the ``eval`` config node (conf/eval/default.yaml; `melanoma_exp.config.group_config("eval")`).
         test_index: the test split's index rows (metadata columns) for the subgroup report.
         out_dir: where plots go (none written when None).
 
@@ -49,11 +39,10 @@ def clinical_evaluation(y_val, p_val, y_test, p_test, eval_cfg: Any, *, test_ind
     """
     y_val, y_test = np.asarray(y_val).astype(int).ravel(), np.asarray(y_test).astype(int).ravel()
     p_val, p_test = np.asarray(p_val, float).ravel(), np.asarray(p_test, float).ravel()
-    bins = int(_get(eval_cfg, "calibration.bins", 10))
+    bins = int(eval_cfg.calibration.bins)
     section: dict[str, Any] = {"disclaimer": DISCLAIMER, "plots": []}
-    if _get(eval_cfg, "calibration.enabled", True):
-        bounds = (float(_get(eval_cfg, "calibration.min_temperature", 0.5)),
-                  float(_get(eval_cfg, "calibration.max_temperature", 10.0)))
+    if eval_cfg.calibration.enabled:
+        bounds = (float(eval_cfg.calibration.min_temperature), float(eval_cfg.calibration.max_temperature))
         section["calibration"] = calibrate(y_val, p_val, y_test, p_test, n_bins=bins, bounds=bounds)
         section["calibration"]["applied_in_model"] = True
     else:
@@ -61,20 +50,20 @@ def clinical_evaluation(y_val, p_val, y_test, p_test, eval_cfg: Any, *, test_ind
     cal_val, cal_test = served_probabilities(p_val, section), served_probabilities(p_test, section)
 
     op = choose_threshold(
-        y_val, cal_val, str(_get(eval_cfg, "threshold_method", "target_sensitivity")),
-        target_sensitivity=float(_get(eval_cfg, "target_sensitivity", 0.95)),
-        beta=float(_get(eval_cfg, "beta", 2.0)),
+        y_val, cal_val, str(eval_cfg.threshold_method),
+        target_sensitivity=float(eval_cfg.target_sensitivity),
+        beta=float(eval_cfg.beta),
     )
-    confidence, seed = float(_get(eval_cfg, "confidence", 0.95)), int(_get(eval_cfg, "seed", 0))
-    test_op = evaluate_at_threshold(y_test, cal_test, op.threshold, n_resamples=int(_get(eval_cfg, "bootstrap", 1000)),
+    confidence, seed = float(eval_cfg.confidence), int(eval_cfg.seed)
+    test_op = evaluate_at_threshold(y_test, cal_test, op.threshold, n_resamples=int(eval_cfg.bootstrap),
                                     confidence=confidence, seed=seed)
     section["threshold"] = op.threshold
     section["operating_point"] = {**op.to_dict(), "chosen_on": "val", "test": test_op}
     section["subgroups"] = None
     if test_index is not None:
         section["subgroups"] = subgroup_report(
-            test_index, y_test, cal_test, op.threshold, margin=float(_get(eval_cfg, "subgroup_margin", 0.05)),
-            min_malignant=int(_get(eval_cfg, "subgroup_min_malignant", 5)), confidence=confidence,
+            test_index, y_test, cal_test, op.threshold, margin=float(eval_cfg.subgroup_margin),
+            min_malignant=int(eval_cfg.subgroup_min_malignant), confidence=confidence,
         )
     if out_dir is not None:
         section["plots"] = _plots(section, y_test, p_test, cal_test, Path(out_dir), bins)
@@ -207,11 +196,8 @@ def model_card_markdown(section: dict) -> str:
                   f"{100 * rob['flip_rate']:.1f}% of images. Retake unclear photos in good, even light.", ""]
     ood = section.get("ood")
     if ood:
-        h = ood["held_out"]
-        lines += ["### Not-a-lesion check", "",
-                  f"Mahalanobis distance in the backbone's feature space; on held-out images it flags "
-                  f"{100 * h.get('non_lesion_detection_rate', float('nan')):.0f}% of synthetic non-lesion "
-                  f"images and {100 * h.get('lesion_rejection_rate', float('nan')):.0f}% of lesions "
-                  f"(AUROC {h['auroc']:.3f}).", ""]
+        from melanoma_exp.evaluation.ood_compare import ood_card_lines
+
+        lines += ["### Not-a-lesion check", "", *ood_card_lines(ood), ""]
     lines += [f"_{DISCLAIMER}_", ""]
     return "\n".join(lines)

@@ -19,6 +19,15 @@ from melanoma_exp.evaluation.report import (
     write_predictions,
     write_report,
 )
+from melanoma_exp.explain.gradcam import (
+    gradcam_heatmaps,
+    load_masks,
+    marker_area_share,
+    marker_attention,
+    pick_grid,
+    save_gradcam_grid,
+)
+from melanoma_exp.models.registry import get_backbone
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +65,8 @@ def evaluate_run(model, cfg: Any, prepared_dir: Path, run_dir: Path, tracker, st
     threshold = float(cfg.trainer.threshold)
     ids, y_test, prob, dataset = predict_split(model, prepared_dir, "test", int(cfg.data.batch_size))
     clinical = None
-    if cfg.get("eval") is not None and cfg.eval.get("enabled", True):
-        # Issue 7 (docs/evaluation.md): threshold and temperature chosen on val; the model is
+    if cfg.get("eval") is not None and cfg.eval.enabled:
+        # docs/evaluation.md: threshold and temperature chosen on val; the model is
         # calibrated in place, so `prob` becomes what the logged/exported model serves.
         from melanoma_exp.evaluation.clinical import evaluate_clinical
 
@@ -72,7 +81,7 @@ def evaluate_run(model, cfg: Any, prepared_dir: Path, run_dir: Path, tracker, st
     best_epoch = state.best_epoch
     report = build_report(
         model={"name": cfg.model.name, "image_size": int(cfg.data.image_size),
-               "weights": cfg.model.get("weights")},
+               "weights": cfg.model.weights},
         data=manifest_summary(prepared_dir),
         threshold=threshold,
         monitor={"name": cfg.trainer.monitor, "value": state.best, "epoch": best_epoch},
@@ -110,22 +119,14 @@ def _gradcam(model, cfg, dataset, ids, y_test, prob, out: Path, threshold: float
     the clinical evaluation ran, as in report.json/model.json): it splits the grid into right and
     wrong verdicts, so the grid shows the mistakes the served model makes.
     """
-    gradcam_cfg = cfg.trainer.get("gradcam") or {}
-    if not gradcam_cfg.get("enabled", True) or len(ids) == 0:
+    gradcam_cfg = cfg.trainer.gradcam
+    if not gradcam_cfg.enabled or len(ids) == 0:
         return {}
-    from melanoma_exp.explain.gradcam import (
-        gradcam_heatmaps,
-        load_masks,
-        marker_area_share,
-        marker_attention,
-        pick_grid,
-        save_gradcam_grid,
-    )
 
     size = int(cfg.data.image_size)
     folder = out / "gradcam"
     folder.mkdir(exist_ok=True)
-    grid = pick_grid(y_test, prob, threshold, int(gradcam_cfg.get("n_images", 8)))
+    grid = pick_grid(y_test, prob, threshold, int(gradcam_cfg.n_images))
     images = collect_images(dataset, grid)
     heat = gradcam_heatmaps(model, images, cfg.model.name)
     save_gradcam_grid(images, heat, y_test[grid], prob[grid], folder / "gradcam_grid.png", threshold)
@@ -133,7 +134,7 @@ def _gradcam(model, cfg, dataset, ids, y_test, prob, out: Path, threshold: float
                     "gradcam_threshold": float(threshold)}
     masks = load_masks(Path(str(cfg.data.raw_dir)), ids, size)
     if masks is not None:
-        marked = [i for i in range(len(ids)) if masks[i].any()][: int(gradcam_cfg.get("max_marker_images", 64))]
+        marked = [i for i in range(len(ids)) if masks[i].any()][: int(gradcam_cfg.max_marker_images)]
         if marked:
             heat_m = gradcam_heatmaps(model, collect_images(dataset, marked), cfg.model.name)
             value = marker_attention(heat_m, masks[marked])
@@ -146,6 +147,4 @@ def _gradcam(model, cfg, dataset, ids, y_test, prob, out: Path, threshold: float
 
 
 def _layer(name: str) -> str:
-    from melanoma_exp.models.registry import get_backbone
-
     return get_backbone(name).last_conv_layer

@@ -16,7 +16,6 @@ import numpy as np
 from melanoma_exp.schema import TTA_TRANSFORMS
 
 TRANSFORMS = TTA_TRANSFORMS
-DEFAULT_TRANSFORMS = ("identity", "hflip", "vflip", "rot90")
 
 
 def check_transforms(transforms: Sequence[str]) -> list[str]:
@@ -42,7 +41,7 @@ def transform_numpy(images: np.ndarray, name: str) -> np.ndarray:
     }[name]()
 
 
-def tta_predict(predict: Callable[[np.ndarray], np.ndarray], images, transforms=DEFAULT_TRANSFORMS) -> np.ndarray:
+def tta_predict(predict: Callable[[np.ndarray], np.ndarray], images, transforms: Sequence[str]) -> np.ndarray:
     """Mean malignant probability over the transformed views; returns shape (N,)."""
     x = np.asarray(images, dtype=np.float32)
     views = [np.asarray(predict(np.ascontiguousarray(transform_numpy(x, t))), dtype=float).reshape(len(x), -1)[:, -1]
@@ -78,7 +77,7 @@ def transform_tensor(x, name: str):
 SWAPPING = ("rot90", "rot270", "transpose", "antitranspose")  # swap height and width
 
 
-def tta_model(model, transforms=DEFAULT_TRANSFORMS, name: str | None = None):
+def tta_model(model, transforms: Sequence[str], name: str | None = None):
     """Wrap a classifier so it returns the mean over the transformed views (same input/output).
 
     Raises:
@@ -98,7 +97,7 @@ def tta_model(model, transforms=DEFAULT_TRANSFORMS, name: str | None = None):
     return keras.Model(inputs, out, name=name or f"{model.name}_tta")
 
 
-def measure_tta(model, images, labels, transforms=DEFAULT_TRANSFORMS, threshold: float = 0.5) -> dict:
+def measure_tta(model, images, labels, transforms: Sequence[str], threshold: float = 0.5) -> dict:
     """Accuracy/AUC gain and latency cost of TTA on the same images.
 
     Latency is the median wall time of a batch-1 call (after a warm-up), in milliseconds.

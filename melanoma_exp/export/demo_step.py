@@ -9,7 +9,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from melanoma_exp.export.registry import DEFAULT_MODEL_NAME, DEFAULT_PROMOTE_METRIC
+from melanoma_exp.export.registry import (
+    DEFAULT_MODEL_NAME,
+    DEFAULT_PROMOTE_METRIC,
+    champion_version,
+    export_model,
+    register_run,
+)
+from melanoma_exp.tracking.tracker import resolve_tracking_uri
 
 
 def demo_run_id(run_dir: str | Path) -> str | None:
@@ -31,11 +38,9 @@ def _bundle_version(bundle: Path) -> tuple[str, str] | None:
 
 def step_export(state: dict) -> dict:
     """Register the trained model (champion if best on test/auc) and export the champion bundle."""
-    from melanoma_exp.export.registry import champion_version, export_model, register_run
-    from melanoma_exp.tracking.tracker import resolve_tracking_uri
 
     cfg = state["cfg"]
-    if cfg.tracking.get("backend", "mlflow") != "mlflow":
+    if cfg.tracking.backend != "mlflow":
         print("tracking.backend is not mlflow: nothing to register; serve a bundle with --bundle DIR")
         return state
     run_id = state.get("mlflow_run_id") or demo_run_id(state["run_dir"])
@@ -43,7 +48,7 @@ def step_export(state: dict) -> dict:
         print(f"no MLflow run id recorded under {state['run_dir']}: skipping registration and export")
         return state
     uri = resolve_tracking_uri(cfg.tracking)
-    name = str(cfg.tracking.get("registered_model_name") or DEFAULT_MODEL_NAME)
+    name = str(cfg.tracking.registered_model_name)
     version = register_run(run_id, name, tracking_uri=uri, auto_promote_metric=DEFAULT_PROMOTE_METRIC)
     champion = champion_version(name, tracking_uri=uri)
     out = Path(str(cfg.paths.output_dir)) / "bundle"

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from melanoma_exp.evaluation.robustness_compare import ARTIFACT_DIR, card_summary
+from melanoma_exp.export.bundle import export_bundle, meta_from_report
+
 DEFAULT_MODEL_NAME = "melanoma-classifier"
 CHAMPION = "champion"
 DEFAULT_PROMOTE_METRIC = "test/auc"
@@ -201,7 +204,6 @@ def export_model(ref: str, out_dir: str | Path, *, tracking_uri: str | None = No
     """
     import mlflow
 
-    from melanoma_exp.export.bundle import export_bundle, meta_from_report
 
     resolved = resolve_model(ref, tracking_uri=tracking_uri)
     if tracking_uri:
@@ -233,7 +235,6 @@ def ood_detector(run_id: str, report: dict, tracking_uri: str | None) -> dict | 
 
 def comparison_summary(run_id: str, tracking_uri: str | None) -> dict | None:
     """The run's `melanoma compare-robustness` result (capture preset vs none), if it was compared."""
-    from melanoma_exp.evaluation.robustness_compare import ARTIFACT_DIR, card_summary
 
     comparison = run_json(run_id, f"{ARTIFACT_DIR}/comparison.json", tracking_uri=tracking_uri)
     return None if comparison is None else card_summary(comparison, run_id)

@@ -47,8 +47,8 @@ def head_layers(head_cfg: Any) -> list:
     """
     import keras
 
-    reg = head_cfg.get("regularizer")
-    strength = float(head_cfg.get("regularization", 1e-4))
+    reg = head_cfg.regularizer
+    strength = float(head_cfg.regularization)
     layers = [keras.layers.GlobalAveragePooling2D(name="head_pool")]
     if head_cfg.batch_norm:
         layers.append(keras.layers.BatchNormalization(name="head_bn"))

@@ -20,8 +20,16 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from melanoma_exp.sweep.progress import ERROR_ATTR, SURPLUS_ATTR, is_surplus, progress
+from melanoma_exp.sweep.report import (
+    SweepTracker,
+    best_trial,
+    retrain_command,
+    tracking_settings,
+    write_best_experiment,
+)
 from melanoma_exp.sweep.space import parse_space, split_arguments, suggest, to_overrides
 from melanoma_exp.sweep.study import direction, open_study, reseed_for_trial
+from melanoma_exp.training.validate import check_sweep_data
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +156,6 @@ class SweepRun:
     def _check_data(self) -> None:
         """Refuse an unasked-for synthetic ImageNet sweep; else print the data banner first."""
         from melanoma_exp.data.summary import data_banner
-        from melanoma_exp.training.validate import check_sweep_data
 
         cli = OmegaConf.select(self.config, "hydra.overrides.task", default=None) or []
         check_sweep_data(self.config, self.arguments + [str(o) for o in cli])
@@ -157,8 +164,6 @@ class SweepRun:
             print(data_banner(data), flush=True)
 
     def _open(self) -> None:
-        from melanoma_exp.sweep.report import SweepTracker, tracking_settings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.study = open_study(self.sweep_cfg, create=True, heartbeat=True)
@@ -276,8 +281,6 @@ class SweepRun:
         return _summary_line(self.study, self.n_trials, str(self.sweep_cfg.metric), best_file, best_run)
 
     def _finish(self, status: str) -> None:
-        from melanoma_exp.sweep.report import write_best_experiment
-
         groups = set(OmegaConf.select(self.config, "hydra.runtime.choices", default={}) or {})
         out_dir = Path(str(self.sweep_cfg.best_experiment_dir))
         best_file = write_best_experiment(
@@ -297,7 +300,6 @@ def _summary_line(
 ) -> str:
     """The closing lines a person reads: counts, best trial, recipe, disclaimer."""
     from melanoma_exp import DISCLAIMER
-    from melanoma_exp.sweep.report import best_trial, retrain_command
 
     now = progress(study)
     text = (f"[sweep] study {study.study_name!r}: {now.done}/{n_trials} trials "

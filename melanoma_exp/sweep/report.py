@@ -14,6 +14,11 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from melanoma_exp.paths import conf_dir, project_root
+from melanoma_exp.sweep.progress import ERROR_ATTR, progress
+from melanoma_exp.sweep.space import format_value
+from melanoma_exp.tracking.tracker import artifact_location, experiment_id, resolve_tracking_uri
+
 log = logging.getLogger(__name__)
 
 PLOTS = (
@@ -33,7 +38,6 @@ def tracking_settings(config: Any) -> tuple[str, str, str | None] | None:
         return None
     if tracking.get("enabled", True) is False:
         return None
-    from melanoma_exp.tracking.tracker import artifact_location, resolve_tracking_uri
 
     name = tracking.get("experiment_name") or config.get("task_name")
     return resolve_tracking_uri(tracking), str(name or "sweep"), artifact_location(tracking)
@@ -45,7 +49,6 @@ class SweepTracker:
     def __init__(self, uri: str, experiment: str, artifact_location: str | None) -> None:
         from mlflow.tracking import MlflowClient
 
-        from melanoma_exp.tracking.tracker import experiment_id
 
         self.client = MlflowClient(tracking_uri=uri)
         self.experiment_id = experiment_id(self.client, experiment, artifact_location)
@@ -81,7 +84,6 @@ class SweepTracker:
         """Tag the job's child run with the trial's final state, creating it if the job made none."""
         from optuna.trial import TrialState
 
-        from melanoma_exp.sweep.progress import ERROR_ATTR
 
         state = trial.state.name
         error = trial.user_attrs.get(ERROR_ATTR)
@@ -127,7 +129,6 @@ class SweepTracker:
 
     def finish(self, study: Any, status: str, out_dir: Path, best_file: Path | None) -> None:
         """Log the study's best value/params, the plots and the best experiment file; end the run."""
-        from melanoma_exp.sweep.progress import progress
 
         counts = progress(study)
         for key in ("complete", "pruned", "failed"):
@@ -207,7 +208,6 @@ def write_best_experiment(
     """
     import yaml
 
-    from melanoma_exp.sweep.space import format_value
 
     best = best_trial(study)
     if best is None:
@@ -246,7 +246,6 @@ def retrain_command(best_file: Path) -> str:
     The searched folders are the `experiments://` entries of conf/config.yaml's `hydra.searchpath`
     (relative to the project root, like the config source that reads them).
     """
-    from melanoma_exp.paths import conf_dir, project_root
 
     entries = [str(e) for e in OmegaConf.load(conf_dir() / "config.yaml").hydra.searchpath
                if str(e).startswith("experiments://")]

@@ -22,6 +22,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from melanoma_exp.sweep.study import open_study
+
 
 @dataclass
 class TrialHandle:
@@ -70,7 +72,6 @@ def trial_from_config(cfg: Any) -> TrialHandle | None:
         return None
     import optuna
 
-    from melanoma_exp.sweep.study import open_study
 
     study = open_study(sweep)
     number = int(sweep["trial_number"])

@@ -14,6 +14,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+import melanoma_exp.config as config
+
 # The Keras flavour's requirements, given explicitly: inferring them costs seconds per run.
 _MODEL_PACKAGES = ("tensorflow", "keras", "numpy", "pillow")
 _MLFLOW_LIMIT = 100  # params per log_batch call
@@ -51,7 +53,6 @@ def artifact_location(tracking: Any) -> str | None:
 
 def project_store() -> tuple[str, str | None]:
     """(tracking URI, artifact location) of the project's MLflow store, for commands outside a run."""
-    import melanoma_exp.config as config
 
     tracking = config.compose(["tracking=mlflow"]).tracking
     return resolve_tracking_uri(tracking), artifact_location(tracking)
@@ -157,7 +158,7 @@ class MlflowTracker(NullTracker):
         self.mlflow.set_tags({k: str(v) for k, v in tags.items()})
 
     def log_model(self, model) -> None:
-        if self.cfg.get("log_model", True):
+        if self.cfg.log_model:
             import mlflow.keras
             import numpy as np
             from mlflow.models import infer_signature
@@ -176,7 +177,7 @@ class MlflowTracker(NullTracker):
 
 def make_tracker(tracking_cfg: Any) -> NullTracker:
     """`tracking.backend`: ``mlflow`` -> `MlflowTracker`, ``none`` -> `NullTracker`."""
-    backend = tracking_cfg.get("backend", "mlflow")
+    backend = tracking_cfg.backend
     if backend == "none":
         return NullTracker()
     if backend == "mlflow":

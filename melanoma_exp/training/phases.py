@@ -78,7 +78,7 @@ def _fit(model, first: int, end: int, cfg, data, callbacks) -> None:
             validation_data=data["val"],
             initial_epoch=first,
             epochs=end,
-            steps_per_epoch=cfg.trainer.get("steps_per_epoch"),
+            steps_per_epoch=cfg.trainer.steps_per_epoch,
             class_weight=data.get("class_weight"),
             callbacks=callbacks,
             shuffle=False,

@@ -16,7 +16,7 @@ def resolve_run_dir(cfg: Any) -> Path:
     Under `@hydra.main` Hydra's own folder is used, so config, logs and checkpoints sit together;
     `compose()` callers (tests, notebooks) set `trainer.run_dir` or get a fresh timestamped folder.
     """
-    if cfg.trainer.get("run_dir"):
+    if cfg.trainer.run_dir:
         return Path(str(cfg.trainer.run_dir)).expanduser().resolve()
     try:
         from hydra.core.hydra_config import HydraConfig
@@ -43,7 +43,7 @@ def configure_runtime(trainer_cfg: Any) -> dict:
     import tensorflow as tf
 
     keras.utils.set_random_seed(int(trainer_cfg.seed))  # python, numpy and TF generators
-    if trainer_cfg.get("deterministic"):
+    if trainer_cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
     gpus = _gpus()
     mixed = trainer_cfg.mixed_precision

@@ -12,7 +12,10 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from melanoma_exp.models.build import build_model
 from melanoma_exp.training.checkpoints import Checkpoints, RunState
+from melanoma_exp.training.runtime import configure_runtime, make_strategy
+from melanoma_exp.training.unfreeze import UnfreezeSchedule
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,7 @@ def load_data(cfg: DictConfig) -> dict[str, Any]:
     return {
         "prepared": prepared,
         "train": make_dataset(prepared, "train", batch_size=batch, training=True,
-                              augment=cfg.data.get("augment"), seed=seed, balance=balance),
+                              augment=cfg.data.augment, seed=seed, balance=balance),
         "val": make_dataset(prepared, "val", batch_size=batch, training=False),
         "class_weight": class_weight(prepared, balance),
     }
@@ -45,7 +48,6 @@ def _load_or_build(cfg: DictConfig, checkpoints: Checkpoints, state: RunState, s
     Resuming rebuilds the model from the config, puts it in the saved phase (trainable flags,
     optimizer) and assigns the checkpoint's weights and optimizer state back.
     """
-    from melanoma_exp.models.build import build_model
     from melanoma_exp.training.phases import enter_phase
 
     model = build_model(cfg.model, cfg.head, int(cfg.data.image_size))
@@ -70,8 +72,6 @@ def fit(cfg: DictConfig, checkpoints: Checkpoints, state: RunState, tracker, tri
         PrunedBySweep: the sweep's pruner stopped the trial.
     """
     from melanoma_exp.training.phases import enter_phase, run_phase
-    from melanoma_exp.training.runtime import configure_runtime, make_strategy
-    from melanoma_exp.training.unfreeze import UnfreezeSchedule
 
     runtime = configure_runtime(cfg.trainer)
     tracker.set_tags({f"runtime.{k}": v for k, v in runtime.items()})

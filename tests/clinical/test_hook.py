@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from melanoma_exp.config import group_config
 from melanoma_exp.evaluation.calibration import apply_temperature
 from melanoma_exp.evaluation.clinical import evaluate_clinical
-from melanoma_exp.paths import conf_dir
 
 from .tiny_models import nested_classifier
 
@@ -29,7 +29,7 @@ def test_hook_calibrates_in_place_and_writes_every_section(trained, prepared_sma
     from melanoma_exp.data.pipeline import make_dataset
 
     model, y_test, p_test = trained
-    cfg = OmegaConf.create({"eval": OmegaConf.load(conf_dir() / "eval" / "default.yaml"), "data": {"batch_size": 16}})
+    cfg = OmegaConf.create({"eval": group_config("eval"), "data": group_config("data", ["data.batch_size=16"])})
     cfg.eval.bootstrap = 200
     cfg.eval.robustness.max_images = 8
     cfg.eval.ood.n_non_lesion = 40
@@ -55,8 +55,8 @@ def test_hook_calibrates_in_place_and_writes_every_section(trained, prepared_sma
 
 def test_sweep_trials_skip_the_model_checks(trained, prepared_small, tmp_path):
     model, y_test, p_test = trained
-    cfg = OmegaConf.create({"eval": OmegaConf.load(conf_dir() / "eval" / "default.yaml"),
-                            "data": {"batch_size": 16}, "sweep": {"study_name": "s"}})
+    cfg = OmegaConf.create({"eval": group_config("eval"),
+                            "data": group_config("data", ["data.batch_size=16"]), "sweep": {"study_name": "s"}})
     cfg.eval.bootstrap = 100
     cfg.eval.calibration.enabled = False  # keep the module's model as trained
     section, served = evaluate_clinical(model, cfg, prepared_small, y_test, p_test, tmp_path)
@@ -67,8 +67,8 @@ def test_sweep_trials_skip_the_model_checks(trained, prepared_small, tmp_path):
 
 def test_bad_eval_setting_fails_with_a_way_out(trained, prepared_small, tmp_path):
     model, y_test, p_test = trained
-    cfg = OmegaConf.create({"eval": OmegaConf.load(conf_dir() / "eval" / "default.yaml"), "data": {"batch_size": 16}})
-    cfg.eval.threshold_method = "accuracy"
+    cfg = OmegaConf.create({"eval": group_config("eval"), "data": group_config("data", ["data.batch_size=16"])})
+    cfg.eval.target_sensitivity = 1.5  # a range validate_config would have refused before training
     out = tmp_path / "run" / "evaluation" / "clinical"
-    with pytest.raises(ValueError, match=f"eval.threshold_method.*trainer.run_dir={tmp_path / 'run'}"):
+    with pytest.raises(ValueError, match=f"eval.target_sensitivity.*trainer.run_dir={tmp_path / 'run'}"):
         evaluate_clinical(model, cfg, prepared_small, y_test, p_test, out)

@@ -124,10 +124,13 @@ def test_export_adds_the_comparison_to_model_json_and_the_model_card(store, tmp_
 
 
 @pytest.mark.slow  # exports a tiny Keras model to LiteRT (~10 s on 2 cores)
-def test_melanoma_export_of_the_preset_run_carries_the_comparison(store, tmp_path):
+def test_melanoma_export_of_the_preset_run_carries_the_comparison(store, tmp_path, monkeypatch):
     import mlflow
 
+    from melanoma_exp.config import group_config
     from melanoma_exp.evaluation.clinical_report import clinical_evaluation
+    from melanoma_exp.export import bundle as bundle_module
+    from melanoma_exp.export import model_card
     from melanoma_exp.export.registry import export_model
 
     from .tiny_models import nested_classifier
@@ -135,7 +138,7 @@ def test_melanoma_export_of_the_preset_run_carries_the_comparison(store, tmp_pat
     uri, ids, reports = store
     report = reports["capture"]
     p = brightness_predict(40, 134)(IMAGES)  # the full clinical section the export reads
-    clinical = clinical_evaluation(LABELS, p, LABELS, p, {"bootstrap": 100, "calibration": {"enabled": False}})
+    clinical = clinical_evaluation(LABELS, p, LABELS, p, group_config("eval", ["eval.bootstrap=100", "eval.calibration.enabled=false"]))
     report = {**report, "clinical": {**clinical, "robustness": report["clinical"]["robustness"]}}
     mlflow.set_tracking_uri(uri)
     with mlflow.start_run(experiment_id=mlflow.get_experiment_by_name("capture").experiment_id) as run:
@@ -143,7 +146,18 @@ def test_melanoma_export_of_the_preset_run_carries_the_comparison(store, tmp_pat
         mlflow.keras.log_model(nested_classifier(), name="model", pip_requirements=["keras"])
     assert main(["compare-robustness", ids["plain"], run.info.run_id, "--out", str(tmp_path / "c"),
                  "--tracking-uri", uri]) == 0
+    writes = {"model.json": 0, "MODEL_CARD.md": 0}
+
+    def counted(original, name):
+        def wrapper(*args, **kwargs):
+            writes[name] += 1
+            return original(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(bundle_module, "write_model_json", counted(bundle_module.write_model_json, "model.json"))
+    monkeypatch.setattr(bundle_module, "render_model_card", counted(model_card.render_model_card, "MODEL_CARD.md"))
     bundle = export_model(run.info.run_id, tmp_path / "bundle", tracking_uri=uri, log_to_run=False)
+    assert writes == {"model.json": 1, "MODEL_CARD.md": 1}  # every summary gathered first, written once
     card = (bundle / "MODEL_CARD.md").read_text()
     assert "## Capture augmentation preset: measured effect" in card and "(this model)" in card
     assert json.loads((bundle / "model.json").read_text())["robustness_comparison"]["runs"][1] == run.info.run_id

@@ -178,6 +178,9 @@ def test_bundle_has_the_contract_files(bundle):
         assert (bundle / name).stat().st_size > 0, name
     meta = json.loads((bundle / "model.json").read_text())
     assert str(meta["version"]) == "2" and meta["labels"] == ["benign", "malignant"]
+    # An inference model: no optimizer slots (Adam keeps two per weight) in the bundle's model.keras.
+    keras_size, tflite_size = ((bundle / name).stat().st_size for name in ("model.keras", "model.tflite"))
+    assert keras_size <= 1.10 * tflite_size, (keras_size, tflite_size)
 
 
 def check_answer(answer: dict) -> None:

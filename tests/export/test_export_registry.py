@@ -61,6 +61,18 @@ def test_export_champion_writes_contract_4_and_logs_it_back(mlflow_store, tmp_pa
         assert needle in card, needle
     logged = {a.path for a in client.list_artifacts(runs[1], "bundle")}
     assert "bundle/model.json" in logged and "bundle/model_int8.tflite" in logged
+    assert "optimizer" not in weight_groups(out / "model.keras")  # the logged model was trained with Adam
+
+
+def weight_groups(keras_file) -> set[str]:
+    """Top-level groups of a .keras file's weights: `layers`, plus `optimizer` when it kept its slots."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(keras_file) as archive, h5py.File(io.BytesIO(archive.read("model.weights.h5"))) as h5:
+        return set(h5.keys())
 
 
 def test_export_by_run_id_and_clear_errors(mlflow_store, tmp_path):
