@@ -68,6 +68,24 @@ class Distribute(StrEnum):
     mirrored = "mirrored"
 
 
+class Direction(StrEnum):
+    maximize = "maximize"
+    minimize = "minimize"
+
+
+class SamplerName(StrEnum):
+    tpe = "tpe"
+    random = "random"
+
+
+class PrunerName(StrEnum):
+    median = "median"
+    percentile = "percentile"
+    threshold = "threshold"
+    hyperband = "hyperband"
+    none = "none"
+
+
 THRESHOLD_METHODS = tuple(m.value for m in ThresholdMethod)
 TTA_TRANSFORMS = tuple(t.value for t in TTATransform)
 METRIC_STEMS = ("loss", "accuracy", "auc", "pr_auc", "precision_malignant", "recall_malignant")
@@ -214,12 +232,59 @@ class CVConfig:
     fold_checks: bool = MISSING
 
 
+@dataclass
+class SamplerConfig:
+    name: SamplerName = MISSING
+    seed: int | None = MISSING
+    n_startup_trials: int = MISSING
+
+
+@dataclass
+class PrunerConfig:
+    name: PrunerName = MISSING
+    n_startup_trials: int = MISSING
+    warmup_epochs: int = MISSING
+    percentile: float = MISSING
+    lower: float | None = MISSING
+    upper: float | None = MISSING
+    min_resource: int = MISSING
+    max_resource: Any = MISSING  # auto | an epoch count
+    reduction_factor: int = MISSING
+
+
+@dataclass
+class HeartbeatConfig:
+    interval: int | None = MISSING
+    grace_period: int | None = MISSING
+    max_retry: int | None = MISSING
+
+
+@dataclass
+class SweepConfig:
+    storage: str = MISSING
+    study_name: str = MISSING
+    metric: str = MISSING
+    direction: Direction = MISSING
+    n_trials: int = MISSING
+    max_failures: int | None = MISSING
+    batch_size: int | None = MISSING
+    wait_for_running: bool = MISSING
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    pruner: PrunerConfig = field(default_factory=PrunerConfig)
+    heartbeat: HeartbeatConfig = field(default_factory=HeartbeatConfig)
+    best_experiment_dir: str = MISSING
+    trial_number: int | None = MISSING
+    parent_run_id: str | None = MISSING
+
+
 SCHEMAS = {"data": DataConfig, "head": HeadConfig, "unfreeze": UnfreezeConfig, "trainer": TrainerConfig,
-           "eval": EvalConfig, "cv": CVConfig}
+           "eval": EvalConfig, "cv": CVConfig, "sweep": SweepConfig}
 
 
 def register() -> None:
     """Store every group's schema as ``<group>/schema`` (idempotent; `melanoma_exp.config` calls it)."""
     store = ConfigStore.instance()
     for group, node in SCHEMAS.items():
-        store.store(group=group, name="schema", node=node)
+        # sweep/*.yaml are `@package _global_` (they also set hydra.* and trainer.*): its schema
+        # still belongs under `sweep`.
+        store.store(group=group, name="schema", node=node, package=group)

@@ -121,7 +121,7 @@ def test_extraction_joins_continuations_strips_comments_and_splits_operators():
 @pytest.mark.parametrize(("check", "broken", "error", "message"), [
     (check_run_py, ["model=densnet201"], MissingConfigException, "densnet201"),  # renamed option
     (check_run_py, ["+sweep=optuna", "sweep.pruner.lowr=0.8"], ConfigCompositionException, "lowr"),
-    (check_run_py, ["+sweep=optuna", "head.regularizer=choice(l1,l3)"], ConfigError, "l3"),  # 2nd value
+    (check_run_py, ["+sweep=optuna", "head.regularizer=choice(l1,l3)"], ConfigCompositionException, "l3"),  # 2nd value
     (check_run_py, ["+experiment=best_nobody_synthetic"], AssertionError, "no documented sweep"),
     (check_run_py, ["--cfgg", "job"], pytest.fail.Exception, "no flag"),
     (check_melanoma, ["serve", "--prot", "8000"], pytest.fail.Exception, "does not parse"),
@@ -135,7 +135,8 @@ def test_each_check_fails_on_a_broken_command(check, broken, error, message):
 
 
 @pytest.mark.parametrize(("yaml_text", "error", "message"), [
-    ("head:\n  unitz: 3\n", AssertionError, "unknown keys \\['head.unitz'\\]"),  # silently added by Hydra
+    ("tracking:\n  experiment_nam: x\n", AssertionError, "unknown keys \\['tracking.experiment_nam'\\]"),  # no schema: Hydra adds it
+    ("head:\n  unitz: 3\n", ConfigCompositionException, "Key 'unitz' not in 'HeadConfig'"),  # the schema refuses it
     ("defaults:\n  - override /model: densnet201\n", MissingConfigException, "densnet201"),
     ("unfreeze:\n  fraction: 1.5\n", ConfigError, "unfreeze.fraction"),
 ])

@@ -10,6 +10,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from hydra.errors import ConfigCompositionException
+
 from melanoma_exp.config import compose
 
 
@@ -136,11 +138,11 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from melanoma_exp.data.summary import describe_prepared
     from melanoma_exp.data.synth import ensure_synthetic_raw
 
-    cfg = compose(args.overrides)
     try:
+        cfg = compose(args.overrides)
         ensure_synthetic_raw(cfg.data)
         folder = prepare_dataset(cfg.data)
-    except (ValueError, FileNotFoundError) as exc:  # RawDataError / SplitError: a person's fix
+    except (ValueError, FileNotFoundError, ConfigCompositionException) as exc:  # a person's fix
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(describe_prepared(folder))

@@ -144,11 +144,11 @@ class SweepRun:
         self.fixed = fixed
         self.arguments = list(arguments)
         self.n_trials = int(self.sweep_cfg.n_trials)
-        max_failures = self.sweep_cfg.get("max_failures")
+        max_failures = self.sweep_cfg.max_failures
         self.max_failures = None if max_failures is None else int(max_failures)
-        hb = self.sweep_cfg.get("heartbeat") or {}
-        self.heartbeat_interval = hb.get("interval")
-        self.poll_s = float(hb.get("interval") or 5)
+        hb = self.sweep_cfg.heartbeat
+        self.heartbeat_interval = hb.interval
+        self.poll_s = float(hb.interval or 5)  # without heartbeats: poll other workers every 5 s
         self.study = None
         self.tracker = None
         self.failures = 0
@@ -194,7 +194,7 @@ class SweepRun:
         slots = self.n_trials - now.done - now.running
         if slots <= 0:
             # Without heartbeats a dead worker's trial would be waited for forever.
-            wait = self.sweep_cfg.get("wait_for_running", True) and self.heartbeat_interval
+            wait = self.sweep_cfg.wait_for_running and self.heartbeat_interval
             return [] if (now.running and wait) else None
         batch = []
         for _ in range(min(_batch_size(self.config), slots)):

@@ -6,17 +6,9 @@ storage, the sampler and — what matters for pruning in the job — the pruner.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-PRUNERS = ("median", "percentile", "threshold", "hyperband", "none")
-SAMPLERS = ("tpe", "random")
-
-
-def _get(node: Mapping[str, Any] | Any, key: str, default: Any = None) -> Any:
-    """`node.get(key, default)` for dicts and DictConfigs alike (None counts as missing)."""
-    value = node.get(key, default) if node is not None else default
-    return default if value is None else value
+from melanoma_exp.schema import PrunerName, SamplerName
 
 
 def make_storage(sweep_cfg: Any, *, heartbeat: bool = False):
@@ -32,7 +24,7 @@ def make_storage(sweep_cfg: Any, *, heartbeat: bool = False):
     """
     import optuna
 
-    url = str(_get(sweep_cfg, "storage", ""))
+    url = str(sweep_cfg.storage)
     if "://" not in url:
         raise ValueError(
             f"sweep.storage must be an SQLAlchemy URL such as sqlite:////abs/path/optuna.db or "
@@ -48,15 +40,15 @@ def make_storage(sweep_cfg: Any, *, heartbeat: bool = False):
 
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, Any] = {}
-    hb = _get(sweep_cfg, "heartbeat", {})
-    if heartbeat and _get(hb, "interval"):
+    hb = sweep_cfg.heartbeat
+    if heartbeat and hb.interval:
         from optuna.storages import RetryHeartbeatStaleTrialCallback
 
         kwargs = {
-            "heartbeat_interval": int(hb["interval"]),
-            "grace_period": int(_get(hb, "grace_period", 2 * int(hb["interval"]))),
+            "heartbeat_interval": int(hb.interval),
+            "grace_period": int(hb.grace_period or 2 * int(hb.interval)),
             "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(
-                max_retry=_get(hb, "max_retry", None)
+                max_retry=hb.max_retry
             ),
         }
     import time
@@ -82,16 +74,15 @@ def make_sampler(sweep_cfg: Any):
     """The sampler named by `sweep.sampler.name` (tpe | random), seeded by `sweep.sampler.seed`."""
     import optuna
 
-    spec = _get(sweep_cfg, "sampler", {})
-    name = str(_get(spec, "name", "tpe")).lower()
-    seed = _get(spec, "seed", None)
+    spec = sweep_cfg.sampler
+    name, seed = str(spec.name), spec.seed
     if name == "tpe":
         return optuna.samplers.TPESampler(
-            seed=seed, n_startup_trials=int(_get(spec, "n_startup_trials", 10))
+            seed=seed, n_startup_trials=int(spec.n_startup_trials)
         )
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    raise ValueError(f"Unknown sweep.sampler.name {name!r}. Known: {', '.join(SAMPLERS)}")
+    raise ValueError(f"Unknown sweep.sampler.name {name!r}. Known: {', '.join(SamplerName)}")
 
 
 def make_pruner(sweep_cfg: Any):
@@ -102,48 +93,44 @@ def make_pruner(sweep_cfg: Any):
     """
     import optuna
 
-    spec = _get(sweep_cfg, "pruner", {})
-    name = str(_get(spec, "name", "median")).lower()
-    warmup = int(_get(spec, "warmup_epochs", 0))
+    spec = sweep_cfg.pruner
+    name, warmup = str(spec.name), int(spec.warmup_epochs)
     if name == "median":
         return optuna.pruners.MedianPruner(
-            n_startup_trials=int(_get(spec, "n_startup_trials", 3)), n_warmup_steps=warmup
+            n_startup_trials=int(spec.n_startup_trials), n_warmup_steps=warmup
         )
     if name == "percentile":  # like median, but only the top `percentile` % keep training
         return optuna.pruners.PercentilePruner(
-            float(_get(spec, "percentile", 25.0)),
-            n_startup_trials=int(_get(spec, "n_startup_trials", 3)),
+            float(spec.percentile),
+            n_startup_trials=int(spec.n_startup_trials),
             n_warmup_steps=warmup,
         )
     if name == "threshold":
-        lower, upper = _get(spec, "lower"), _get(spec, "upper")
+        lower, upper = spec.lower, spec.upper
         if lower is None and upper is None:
             raise ValueError("sweep.pruner.name=threshold needs sweep.pruner.lower or .upper")
         return optuna.pruners.ThresholdPruner(lower=lower, upper=upper, n_warmup_steps=warmup)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(
-            min_resource=int(_get(spec, "min_resource", 1)),
-            max_resource=_get(spec, "max_resource", "auto"),
-            reduction_factor=int(_get(spec, "reduction_factor", 3)),
+            min_resource=int(spec.min_resource),
+            max_resource=spec.max_resource,
+            reduction_factor=int(spec.reduction_factor),
         )
     if name == "none":
         return optuna.pruners.NopPruner()
-    raise ValueError(f"Unknown sweep.pruner.name {name!r}. Known: {', '.join(PRUNERS)}")
+    raise ValueError(f"Unknown sweep.pruner.name {name!r}. Known: {', '.join(PrunerName)}")
 
 
 def direction(sweep_cfg: Any) -> str:
-    """`maximize` or `minimize`, checked (a typo must not silently flip the optimisation)."""
-    value = str(_get(sweep_cfg, "direction", "maximize")).lower()
-    if value not in ("maximize", "minimize"):
-        raise ValueError(f"sweep.direction must be maximize or minimize, got {value!r}")
-    return value
+    """`maximize` or `minimize` (the schema refuses anything else: a typo must not flip the optimisation)."""
+    return str(sweep_cfg.direction)
 
 
 def open_study(sweep_cfg: Any, *, create: bool = False, heartbeat: bool = False):
     """Load (or, with `create`, create-or-load) the study `sweep.study_name` in `sweep.storage`."""
     import optuna
 
-    name = _get(sweep_cfg, "study_name")
+    name = sweep_cfg.study_name
     if not name:
         raise ValueError("sweep.study_name is empty")
     storage = make_storage(sweep_cfg, heartbeat=heartbeat)

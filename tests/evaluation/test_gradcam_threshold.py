@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from omegaconf import OmegaConf
 
+from melanoma_exp.config import compose
 from melanoma_exp.explain.gradcam import pick_grid
-
-HEAD = {"units": 8, "activation": "relu", "batch_norm": False, "dropout1": 0.0, "second_dense": False,
-        "units2": 4, "dropout2": 0.0, "regularizer": None, "regularization": 0.0}
 
 
 def test_grid_uses_the_operating_point_chosen_on_validation(tmp_path):
@@ -17,9 +14,8 @@ def test_grid_uses_the_operating_point_chosen_on_validation(tmp_path):
     from melanoma_exp.evaluation.evaluate import _gradcam
     from melanoma_exp.models.build import build_model
 
-    cfg = OmegaConf.create({"model": {"name": "efficientnetv2b0", "weights": None}, "head": HEAD,
-                            "data": {"image_size": 32, "raw_dir": str(tmp_path / "no_raw")},
-                            "trainer": {"threshold": 0.5, "gradcam": {"n_images": 2}}})
+    cfg = compose(["model=efficientnetv2b0", "model.weights=null", "data.image_size=32",
+                   f"data.raw_dir={tmp_path / 'no_raw'}", "trainer.threshold=0.5", "trainer.gradcam.n_images=2", "head.units=8", "head.dropout1=0.0"])
     model = build_model(cfg.model, cfg.head, 32)
     images = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
     y = np.array([1, 1, 0, 0])

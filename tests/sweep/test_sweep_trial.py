@@ -5,15 +5,23 @@ from __future__ import annotations
 import math
 
 import pytest
+from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
+from melanoma_exp.config import compose
 from melanoma_exp.sweep.study import open_study
 from melanoma_exp.sweep.trial import trial_from_config
 
 
 def sweep_node(tmp_path, **extra):
-    return {"storage": f"sqlite:///{tmp_path}/optuna.db", "study_name": "s",
-            "pruner": {"name": "threshold", "lower": 0.8, "warmup_epochs": 4}, **extra}
+    """The composed `sweep` node of `+sweep=optuna_thesis` (threshold pruner) on a tmp store."""
+    cfg = compose(["+sweep=optuna_thesis", f"sweep.storage=sqlite:///{tmp_path}/optuna.db",
+                   "sweep.study_name=s"])
+    OmegaConf.resolve(cfg)
+    node = cfg.sweep
+    for key, value in extra.items():
+        node[key] = value
+    return node
 
 
 def test_no_sweep_means_no_trial(tmp_path):
@@ -57,13 +65,13 @@ def test_clear_errors_for_bad_trial_number_and_storage(tmp_path):
 def test_pruner_names_build_optuna_pruners(name, cls):
     from melanoma_exp.sweep.study import make_pruner
 
-    assert type(make_pruner({"pruner": {"name": name}})).__name__ == cls
+    assert type(make_pruner(compose(["+sweep=optuna", f"sweep.pruner.name={name}"]).sweep)).__name__ == cls
 
 
 def test_unknown_pruner_and_incomplete_threshold_are_named():
     from melanoma_exp.sweep.study import make_pruner
 
-    with pytest.raises(ValueError, match="Known: median, percentile"):
-        make_pruner({"pruner": {"name": "medain"}})
+    with pytest.raises(ConfigCompositionException, match="(?s)'medain', expected one of .median, percentile.*sweep.pruner.name"):
+        compose(["+sweep=optuna", "sweep.pruner.name=medain"])
     with pytest.raises(ValueError, match="sweep.pruner.lower"):
-        make_pruner({"pruner": {"name": "threshold"}})
+        make_pruner(compose(["+sweep=optuna", "sweep.pruner.name=threshold"]).sweep)
