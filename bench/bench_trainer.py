@@ -41,21 +41,26 @@ def _trainer_epochs(cfg) -> tuple[list[float], list[float]]:
 
 
 def _plain_epochs(cfg, prepared: Path) -> list[float]:
-    """The same model, data and compile settings in a hand-written fit loop with a timing callback."""
+    """The same model, data, augmentation (Keras layers in the training step, uint8 input) and
+    compile settings in a hand-written fit loop with a timing callback."""
     import keras
 
+    from melanoma_exp.data.augment import augment_settings
     from melanoma_exp.data.pipeline import make_dataset
     from melanoma_exp.models.build import build_model
+    from melanoma_exp.training.augmentation import augmentation_layer, split_settings, training_model
     from melanoma_exp.training.phases import compile_model, new_optimizer
 
     keras.utils.set_random_seed(int(cfg.trainer.seed))
     model = build_model(cfg.model, cfg.head, int(cfg.data.image_size))
     model.get_layer("backbone").trainable = True  # unfreeze=full, keep_bn_frozen=false in the demo recipe
+    in_model, on_host = split_settings(augment_settings(cfg.data.augment))
+    model = training_model(model, augmentation_layer(in_model, int(cfg.trainer.seed)))
     compile_model(model, new_optimizer(cfg), cfg)
     batch = int(cfg.data.batch_size)
-    train_ds = make_dataset(prepared, "train", batch_size=batch, training=True, augment=cfg.data.augment,
-                            seed=int(cfg.trainer.seed), balance=str(cfg.data.balance))
-    val_ds = make_dataset(prepared, "val", batch_size=batch, training=False)
+    train_ds = make_dataset(prepared, "train", batch_size=batch, training=True, augment=on_host,
+                            seed=int(cfg.trainer.seed), balance=str(cfg.data.balance), images_dtype="uint8")
+    val_ds = make_dataset(prepared, "val", batch_size=batch, training=False, images_dtype="uint8")
     times: list[float] = []
 
     class Timer(keras.callbacks.Callback):

@@ -1,7 +1,9 @@
 """tf.data input pipeline over a prepared dataset's shards (contract 2 -> model input).
 
 Output: `(images, labels)` with images float32 RGB in **0..255**, shape (B, S, S, 3), and labels
-float32 (B,), 1 = malignant. The pipeline never normalises: each backbone's preprocessing is a layer
+float32 (B,), 1 = malignant; with `images_dtype="uint8"` the images stay uint8 (the trainer's path:
+the model casts them on its device, and augmentation runs inside the training step, see
+`melanoma_exp.training.augmentation`). The pipeline never normalises: each backbone's preprocessing is a layer
 inside the model (EfficientNetV2 takes 0..255 as is; ResNetV2/DenseNet get their `preprocess_input`
 as a layer), so training, export, serving and the app all feed plain 0..255 RGB.
 
@@ -84,7 +86,7 @@ def _oversampled(records, n_examples: int, seed: int):
 
 def make_dataset(
     prepared_dir, split: str, *, batch_size: int, training: bool, augment=None, seed: int = 0,
-    balance: str = "none",
+    balance: str = "none", images_dtype: str = "float32",
 ):
     """A `tf.data.Dataset` of `(images float32 (B,S,S,3) 0..255, labels float32 (B,))`.
 
@@ -97,12 +99,17 @@ def make_dataset(
         seed: shuffling and augmentation seed; the same seed gives the same batches.
         balance: `data.balance`; only "oversample" changes the dataset (class weights are
             returned by `class_weight`, undersampling happened in prepare).
+        images_dtype: "float32" (default) or "uint8": without host augmentation the batches stay
+            uint8, 4x fewer bytes to copy to the device and no cast on the host. Augmented
+            batches (host augmentation) are always float32.
     """
     import tensorflow as tf
 
     _check_split(split)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if images_dtype not in ("float32", "uint8"):
+        raise ValueError(f"images_dtype must be 'float32' or 'uint8', got {images_dtype!r}")
     manifest = read_manifest(prepared_dir)
     size = int(manifest["image_size"])
     files = [str(Path(prepared_dir) / name) for name in manifest["shards"][split]]
@@ -121,7 +128,10 @@ def make_dataset(
     def to_model_input(serialized, batch_seed=None):
         images, labels = parse_batch(serialized, size)
         # Augmentation starts on uint8 (less memory traffic) and returns float32.
-        images = augment_batch(images, batch_seed, settings) if augmenting else tf.cast(images, tf.float32)
+        if augmenting:
+            images = augment_batch(images, batch_seed, settings)
+        elif images_dtype == "float32":
+            images = tf.cast(images, tf.float32)
         return images, tf.cast(labels, tf.float32)
 
     if augmenting:

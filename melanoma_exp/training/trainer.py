@@ -2,6 +2,11 @@
 
 prepared data -> model (new or resumed) -> phases of the unfreeze schedule -> best weights. The
 job around it (tracking run, sweep trial, evaluation, registration) is `commands.train.train`.
+
+The host pipeline feeds uint8 batches; `data.augment` (but its host-only ``capture`` preset) runs as
+Keras layers in front of the classifier in a training model that shares its weights
+(`training.augmentation`). `fit` compiles, trains and checkpoints that model and returns the
+classifier, which holds no augmentation layer.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from melanoma_exp.data.augment import augment_settings
 from melanoma_exp.models.build import build_model
+from melanoma_exp.training.augmentation import augmentation_layer, split_settings, training_model
 from melanoma_exp.training.checkpoints import Checkpoints, RunState
 from melanoma_exp.training.runtime import configure_runtime, make_strategy
 from melanoma_exp.training.unfreeze import UnfreezeSchedule
@@ -25,7 +32,11 @@ class PrunedBySweep(Exception):
 
 
 def load_data(cfg: DictConfig) -> dict[str, Any]:
-    """Generate (synthetic, if missing), prepare (idempotent), open train/val and class weights."""
+    """Generate (synthetic, if missing), prepare (idempotent), open train/val and class weights.
+
+    The datasets yield uint8 images; only the ``capture`` preset, when set, augments on the host
+    (the rest of `data.augment` runs inside the training step, `_load_or_build`).
+    """
     from melanoma_exp.data.pipeline import class_weight, make_dataset
     from melanoma_exp.data.prepare import prepare_dataset
     from melanoma_exp.data.synth import ensure_synthetic_raw
@@ -33,33 +44,38 @@ def load_data(cfg: DictConfig) -> dict[str, Any]:
     ensure_synthetic_raw(cfg.data)  # synthetic source only, and only when the raw folder is missing
     prepared = Path(prepare_dataset(cfg.data))
     batch, seed, balance = int(cfg.data.batch_size), int(cfg.trainer.seed), str(cfg.data.balance)
+    _, on_host = split_settings(augment_settings(cfg.data.augment))
     return {
         "prepared": prepared,
-        "train": make_dataset(prepared, "train", batch_size=batch, training=True,
-                              augment=cfg.data.augment, seed=seed, balance=balance),
-        "val": make_dataset(prepared, "val", batch_size=batch, training=False),
+        "train": make_dataset(prepared, "train", batch_size=batch, training=True, augment=on_host,
+                              seed=seed, balance=balance, images_dtype="uint8"),
+        "val": make_dataset(prepared, "val", batch_size=batch, training=False, images_dtype="uint8"),
         "class_weight": class_weight(prepared, balance),
     }
 
 
 def _load_or_build(cfg: DictConfig, checkpoints: Checkpoints, state: RunState, schedule):
-    """The resumed model (with its optimizer state) or a new one; and the phase it is in.
+    """The classifier, the training model around it (resumed, with its optimizer state, or new) and
+    the phase it is in.
 
     Resuming rebuilds the model from the config, puts it in the saved phase (trainable flags,
     optimizer) and assigns the checkpoint's weights and optimizer state back.
     """
     from melanoma_exp.training.phases import enter_phase
 
-    model = build_model(cfg.model, cfg.head, int(cfg.data.image_size))
+    classifier = build_model(cfg.model, cfg.head, int(cfg.data.image_size))
+    in_model, _ = split_settings(augment_settings(cfg.data.augment))
+    model = training_model(classifier, augmentation_layer(in_model, int(cfg.trainer.seed)))
     if state.epoch > 0 and checkpoints.last.is_file():
         enter_phase(model, state.phase, cfg, schedule, model_phase=None)
         checkpoints.restore(model, checkpoints.last)
-        return model, state.phase
-    return model, None
+        return classifier, model, state.phase
+    return classifier, model, None
 
 
 def fit(cfg: DictConfig, checkpoints: Checkpoints, state: RunState, tracker, trial=None) -> tuple[Any, dict]:
-    """Train through the unfreeze schedule from ``state`` on; return (model with its best weights, data).
+    """Train through the unfreeze schedule from ``state`` on; return (classifier with its best weights,
+    data). The classifier is `build_model`'s, without the training-time augmentation layers.
 
     Args:
         cfg: the validated, composed config.
@@ -80,7 +96,7 @@ def fit(cfg: DictConfig, checkpoints: Checkpoints, state: RunState, tracker, tri
     epochs = int(cfg.trainer.epochs)
     strategy = make_strategy(str(cfg.trainer.distribute))
     with strategy.scope():
-        model, model_phase = _load_or_build(cfg, checkpoints, state, schedule)
+        classifier, model, model_phase = _load_or_build(cfg, checkpoints, state, schedule)
     outcome = "done"
     while state.epoch < epochs:
         phase = max(schedule.phase_of(state.epoch), model_phase or 0)
@@ -106,4 +122,4 @@ def fit(cfg: DictConfig, checkpoints: Checkpoints, state: RunState, tracker, tri
         log.warning("training diverged (NaN); the objective is NaN")
     if checkpoints.best.is_file():
         checkpoints.restore(model, checkpoints.best, optimizer=False)
-    return model, data
+    return classifier, data

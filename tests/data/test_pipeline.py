@@ -44,6 +44,23 @@ def test_eval_keeps_index_order_and_exact_pixels(prepared_small):
     np.testing.assert_array_equal(images, stored.numpy().astype(np.float32))  # eval: no augmentation
 
 
+def test_uint8_batches_are_the_float32_batches_uncast(prepared_small):
+    """The trainer's input (augmentation runs in the model): same images, same order, uint8."""
+    as_uint8, labels_u8, _ = _collect(make_dataset(prepared_small, "train", batch_size=16, training=True,
+                                                   seed=3, images_dtype="uint8"))
+    as_float, labels_f, _ = _collect(make_dataset(prepared_small, "train", batch_size=16, training=True,
+                                                  seed=3))
+    assert as_uint8.dtype == np.uint8 and as_float.dtype == np.float32
+    np.testing.assert_array_equal(as_uint8.astype(np.float32), as_float)
+    np.testing.assert_array_equal(labels_u8, labels_f)
+    # host augmentation (the capture preset, on the trainer's path) always yields float32
+    augmented, _, _ = _collect(make_dataset(prepared_small, "train", batch_size=16, training=True,
+                                            augment={"flip": True}, images_dtype="uint8"))
+    assert augmented.dtype == np.float32
+    with pytest.raises(ValueError, match="images_dtype"):
+        make_dataset(prepared_small, "train", batch_size=16, training=True, images_dtype="float16")
+
+
 def test_same_seed_same_batches_other_seed_differs(prepared_small):
     def run(seed):
         ds = make_dataset(prepared_small, "train", batch_size=16, training=True, augment=AUGMENT, seed=seed)
