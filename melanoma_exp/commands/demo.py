@@ -86,10 +86,6 @@ def step_summary(state: dict) -> dict:
     how = f" (chosen on validation: {clinical['operating_point']['method']})" if clinical else ""
     print(f"test split: {report['test']['n']} images; decision threshold {report['threshold']:.3f}{how}")
     print(summary_table(report))
-    if abs(report["threshold"] - 0.5) > 1e-9:
-        at_half = metrics_at(run_dir, state["prepared_dir"], 0.5)
-        print(f"at threshold 0.5 instead: accuracy {at_half['accuracy']:.3f}, sensitivity "
-              f"{at_half['sensitivity']:.3f}, specificity {at_half['specificity']:.3f}")
     explain = report.get("explain") or {}
     if explain.get("marker_attention") is not None:
         print(f"Grad-CAM share on marker stickers (shortcut check): {explain['marker_attention']:.3f}, "
@@ -100,20 +96,6 @@ def step_summary(state: dict) -> dict:
         print(f"MLflow experiment '{cfg.tracking.experiment_name}'. Open the UI with:  make ui")
         print("  then browse http://127.0.0.1:5000")
     return state
-
-
-def metrics_at(run_dir, prepared_dir, threshold: float) -> dict:
-    """Test metrics of the run's saved predictions at another decision threshold."""
-    from pathlib import Path
-
-    import pandas as pd
-
-    from melanoma_exp.data.pipeline import load_split_index
-    from melanoma_exp.evaluation.metrics import classification_metrics
-
-    predictions = pd.read_csv(Path(run_dir) / "evaluation" / "predictions.csv")
-    labels = load_split_index(prepared_dir, "test").set_index("isic_id").loc[predictions["image"], "label"]
-    return classification_metrics(labels.to_numpy(), predictions["malignant"].to_numpy(), threshold)
 
 
 # The demo, in order. Later steps (export, ...) append themselves here.

@@ -13,6 +13,8 @@ import numpy as np
 from melanoma_exp.evaluation.metrics import baseline_probability, classification_metrics, scalar_metrics
 from melanoma_exp.evaluation.plots import plot_confusion, plot_pr, plot_roc, plot_training_curves
 from melanoma_exp.evaluation.report import (
+    AT_HALF,
+    AT_HALF_PREFIX,
     build_report,
     manifest_summary,
     summary_table,
@@ -76,7 +78,12 @@ def evaluate_run(model, cfg: Any, prepared_dir: Path, run_dir: Path, tracker, st
     base_prob = baseline_probability(y_train, len(y_test))
     test = classification_metrics(y_test, prob, threshold)
     baseline = classification_metrics(y_test, base_prob, threshold)
-    tracker.log_metrics({**scalar_metrics(test, "test"), **scalar_metrics(baseline, "baseline")})
+    # The thesis's tables report argmax (0.5) verdicts: the same test split at 0.5 beside the
+    # chosen operating point. Temperature scaling keeps p = 0.5 where it was, so raw or calibrated
+    # probabilities give the same verdicts here.
+    at_half = classification_metrics(y_test, prob, 0.5)
+    tracker.log_metrics({**scalar_metrics(test, "test"), **scalar_metrics(baseline, "baseline"),
+                         **scalar_metrics(at_half, AT_HALF_PREFIX)})
 
     best_epoch = state.best_epoch
     report = build_report(
@@ -87,7 +94,7 @@ def evaluate_run(model, cfg: Any, prepared_dir: Path, run_dir: Path, tracker, st
         monitor={"name": cfg.trainer.monitor, "value": state.best, "epoch": best_epoch},
         test=test,
         baseline=baseline,
-        extra={"epochs_trained": state.epoch, "unfreeze_epoch": state.boundary_epoch,
+        extra={AT_HALF: at_half, "epochs_trained": state.epoch, "unfreeze_epoch": state.boundary_epoch,
                "run_dir": str(run_dir), **({"clinical": clinical} if clinical else {})},
     )
     explain = _gradcam(model, cfg, dataset, ids, y_test, prob, out, threshold)

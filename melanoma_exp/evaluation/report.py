@@ -41,6 +41,11 @@ def manifest_summary(prepared_dir: Path) -> dict:
     return summary
 
 
+# report.json key and MLflow prefix of the test metrics at threshold 0.5 (beside the operating point's).
+AT_HALF = "at_0.5"
+AT_HALF_PREFIX = "test_at_0.5"
+
+
 def build_report(*, model: dict, data: dict, threshold: float, monitor: dict, test: dict,
                  baseline: dict, extra: dict | None = None) -> dict:
     """Assemble the report dictionary (NaN -> null)."""
@@ -74,10 +79,17 @@ def write_predictions(image_ids, probability, path: Path) -> Path:
 
 def summary_table(report: dict, keys=("accuracy", "auc", "pr_auc", "sensitivity", "specificity",
                                       "precision_malignant", "f1_malignant", "f2_malignant")) -> str:
-    """A plain-text table, model vs dummy baseline per metric (for the demo and the log)."""
-    lines = [f"{'metric':<22}{'model':>10}{'baseline':>10}"]
+    """A plain-text table per metric: the model at its decision threshold, at 0.5 (the thesis's
+    argmax verdicts) when the report has them, and the dummy baseline (for the demo and the log)."""
+    at_half = report.get(AT_HALF)
+    columns = [("model", report["test"])]
+    if at_half is not None:
+        threshold = report.get("threshold")
+        columns = [(f"t={threshold:.3g}" if isinstance(threshold, float) else "model", report["test"]),
+                   ("at 0.5", at_half)]
+    columns.append(("baseline", report["baseline"]))
+    fmt = lambda v: f"{v:10.3f}" if isinstance(v, (int, float)) else f"{'n/a':>10}"  # noqa: E731
+    lines = [f"{'metric':<22}" + "".join(f"{name:>10}" for name, _ in columns)]
     for key in keys:
-        model_value, base_value = report["test"].get(key), report["baseline"].get(key)
-        fmt = lambda v: f"{v:10.3f}" if isinstance(v, (int, float)) else f"{'n/a':>10}"  # noqa: E731
-        lines.append(f"{key:<22}{fmt(model_value)}{fmt(base_value)}")
+        lines.append(f"{key:<22}" + "".join(fmt(values.get(key)) for _, values in columns))
     return "\n".join(lines)

@@ -93,6 +93,25 @@ def test_metrics_use_contract_names(mlflow_run):
     assert run.data.metrics["baseline/sensitivity"] == 0.0  # most frequent = benign in this split
 
 
+def test_test_metrics_at_0_5_sit_beside_the_operating_point(smoke_run, mlflow_run):
+    """The thesis's tables use argmax (0.5) verdicts: report.json `at_0.5` and MLflow `test_at_0.5/...`."""
+    import numpy as np
+    import pandas as pd
+
+    from melanoma_exp.data.pipeline import load_split_index
+
+    report = json.loads((smoke_run.run_dir / "evaluation" / "report.json").read_text())
+    predictions = pd.read_csv(smoke_run.run_dir / "evaluation" / "predictions.csv")
+    labels = load_split_index(smoke_run.prepared, "test").set_index("isic_id").loc[predictions["image"], "label"]
+    verdicts = predictions["malignant"].to_numpy() >= 0.5
+    at_half = report["at_0.5"]
+    assert at_half["n"] == len(labels) == report["test"]["n"]
+    assert at_half["accuracy"] == pytest.approx(np.mean(verdicts == labels.to_numpy().astype(bool)))
+    _, run = mlflow_run
+    assert run.data.metrics["test_at_0.5/accuracy"] == pytest.approx(at_half["accuracy"])
+    assert run.data.metrics["test_at_0.5/tp"] == at_half["confusion_matrix"][1][1]
+
+
 def test_run_logs_config_params_and_artifacts(smoke_run, mlflow_run):
     client, run = mlflow_run
     assert run.data.params["model.name"] == "efficientnetv2b0"
