@@ -1,9 +1,10 @@
 """`data.augment` as Keras layers inside the training step, never inside the exported model.
 
 The host input pipeline only reads, parses, shuffles and batches uint8 images; flips, rotation,
-zoom, contrast and brightness run as stock Keras preprocessing layers (one `keras.layers.Pipeline`
-named ``augmentation``) at the front of a *training model* that shares every other layer, and so
-every variable, with the classifier `build_model` returns:
+zoom, contrast and brightness run as Keras preprocessing layers (`RandomGeometry`, `RandomColour`
+from `training.augment_layers`, in one `keras.layers.Pipeline` named ``augmentation``) at the front
+of a *training model* that shares every other layer, and so every variable, with the classifier
+`build_model` returns:
 
     training model:   image -> augmentation -> [normalisation] -> backbone -> head
     classifier:       image ->                 [normalisation] -> backbone -> head   (evaluated, exported)
@@ -15,9 +16,10 @@ without it, and the classifier handed to evaluation and export is the one `build
 no augmentation layer in `model.keras` or the LiteRT files (contract 4 unchanged). The layers run
 on whatever device runs the training step (a GPU when there is one) and only when `training=True`.
 
-Semantics match the host version in `melanoma_exp.data.augment` (rotation up to +-rotate x 360
-degrees, zoom +-zoom of the side, reflected borders, nearest-neighbour resampling, contrast around
-each image's per-channel mean, brightness +-brightness x 255, clipped to 0..255). The ``capture``
+Semantics and operations are the host version's (`melanoma_exp.data.augment`): flips, rotation up
+to +-rotate x 360 degrees and zoom +-zoom of the side as one nearest-neighbour gather with
+reflected borders; contrast around each image's per-channel mean and brightness +-brightness x 255
+as one affine map, clipped to 0..255. The ``capture``
 preset (Pillow/SciPy degradations through `tf.numpy_function`) cannot run on an accelerator and
 stays in the host pipeline when it is set.
 """
@@ -53,27 +55,16 @@ def augmentation_layer(settings: Mapping[str, float], seed: int):
     """
     import keras
 
+    from melanoma_exp.training.augment_layers import RandomColour, RandomGeometry
+
     # float32 whatever the global policy: augmentation of 0..255 values is not worth fp16's error
-    common = {"dtype": "float32"}
     layers = []
-    if settings.get("flip"):
-        layers.append(keras.layers.RandomFlip("horizontal_and_vertical", seed=seed, name="aug_flip", **common))
-    if settings.get("rotate"):
-        layers.append(keras.layers.RandomRotation(
-            float(settings["rotate"]), fill_mode="reflect", interpolation="nearest", seed=seed + 1,
-            name="aug_rotate", **common))
-    if settings.get("zoom"):
-        zoom = min(float(settings["zoom"]), 0.4)
-        layers.append(keras.layers.RandomZoom(
-            (-zoom, zoom), fill_mode="reflect", interpolation="nearest", seed=seed + 2,
-            name="aug_zoom", **common))
-    if settings.get("contrast"):
-        layers.append(keras.layers.RandomContrast(
-            float(settings["contrast"]), value_range=(0, 255), seed=seed + 3, name="aug_contrast", **common))
-    if settings.get("brightness"):
-        layers.append(keras.layers.RandomBrightness(
-            float(settings["brightness"]), value_range=(0, 255), seed=seed + 4, name="aug_brightness",
-            **common))
+    if settings.get("flip") or settings.get("rotate") or settings.get("zoom"):
+        layers.append(RandomGeometry(settings.get("flip"), settings.get("rotate") or 0.0,
+                                   settings.get("zoom") or 0.0, seed=seed, name="aug_geometry", dtype="float32"))
+    if settings.get("contrast") or settings.get("brightness"):
+        layers.append(RandomColour(settings.get("contrast") or 0.0, settings.get("brightness") or 0.0,
+                                 seed=seed + 1, name="aug_colour", dtype="float32"))
     if not layers:
         return None
     return keras.layers.Pipeline(layers, name=AUGMENTATION_LAYER)

@@ -18,8 +18,7 @@ from melanoma_exp.training.augmentation import (
 FULL = augment_settings({"flip": True, "rotate": 0.25, "zoom": 0.1, "contrast": 0.1, "brightness": 0.1})
 HEAD = {"units": 8, "activation": "relu", "batch_norm": True, "dropout1": 0.1, "second_dense": False,
         "units2": 4, "dropout2": 0.0, "regularizer": None, "regularization": 0.0}
-AUG_LAYER_CLASSES = {"Pipeline", "RandomFlip", "RandomRotation", "RandomZoom", "RandomContrast",
-                     "RandomBrightness"}
+AUG_LAYER_CLASSES = {"Pipeline", "RandomGeometry", "RandomColour"}
 
 
 def _classifier(name="efficientnetv2b0", size=32):
@@ -51,10 +50,11 @@ def test_settings_split_between_model_and_host():
 def test_each_setting_adds_its_layer_and_all_off_adds_none():
     layer = augmentation_layer(FULL, seed=0)
     assert layer.name == AUGMENTATION_LAYER
-    assert [type(sub).__name__ for sub in layer.layers] == [
-        "RandomFlip", "RandomRotation", "RandomZoom", "RandomContrast", "RandomBrightness"]
+    assert [type(sub).__name__ for sub in layer.layers] == ["RandomGeometry", "RandomColour"]
     only_flip = augmentation_layer(augment_settings({"flip": True}), seed=0)
-    assert [type(sub).__name__ for sub in only_flip.layers] == ["RandomFlip"]
+    assert [type(sub).__name__ for sub in only_flip.layers] == ["RandomGeometry"]
+    only_colour = augmentation_layer(augment_settings({"brightness": 0.1}), seed=0)
+    assert [type(sub).__name__ for sub in only_colour.layers] == ["RandomColour"]
     assert augmentation_layer(augment_settings({"flip": False, "rotate": 0}), seed=0) is None
 
 
@@ -84,6 +84,45 @@ def test_augmentation_is_active_only_in_training_and_stays_in_range():
     np.testing.assert_allclose(again, out, atol=1e-4)  # the same seed, the same first batch
 
 
+def test_flips_are_exact_pixel_permutations_of_the_four_orientations():
+    import keras
+
+    x = _images(n=16).astype("float32")
+    layer = augmentation_layer(augment_settings({"flip": True}), seed=0)
+    out = keras.ops.convert_to_numpy(layer(x, training=True))
+    seen = set()
+    for image, flipped in zip(x, out, strict=True):
+        variants = [image, image[:, ::-1], image[::-1], image[::-1, ::-1]]
+        matches = [i for i, v in enumerate(variants) if np.array_equal(v, flipped)]
+        assert matches, "a flip-only augmentation produced something other than a flip"
+        seen.add(matches[0])
+    assert len(seen) > 1  # 16 images: not all left as they were
+
+
+def test_rotation_and_zoom_resample_existing_pixels_with_reflected_borders():
+    import keras
+
+    x = _images(n=8).astype("float32")
+    out = keras.ops.convert_to_numpy(
+        augmentation_layer(augment_settings({"rotate": 0.25, "zoom": 0.1}), seed=1)(x, training=True))
+    for image, moved in zip(x, out, strict=True):  # nearest neighbour: every output pixel is an input pixel
+        pixels = {tuple(p) for p in image.reshape(-1, 3)}
+        assert all(tuple(p) in pixels for p in moved.reshape(-1, 3))
+    assert not np.array_equal(out, x)
+
+
+def test_brightness_shifts_each_image_by_one_amount_within_its_range():
+    import keras
+
+    x = np.full((8, 16, 16, 3), 128.0, "float32")
+    x[:, :8] = 100.0
+    out = keras.ops.convert_to_numpy(
+        augmentation_layer(augment_settings({"brightness": 0.1}), seed=2)(x, training=True))
+    shift = out - x
+    assert np.allclose(shift, shift[:, :1, :1, :1], atol=1e-4)  # one shift per image
+    assert np.abs(shift).max() <= 25.5 + 1e-4 and len(np.unique(np.round(shift[:, 0, 0, 0], 3))) > 1
+
+
 def test_uint8_batches_through_the_training_model_match_the_classifier_on_float32():
     classifier = _classifier()
     model = training_model(classifier, augmentation_layer(FULL, seed=0))
@@ -106,7 +145,7 @@ def test_trainer_puts_augmentation_in_front_only_when_data_augment_is_on(tmp_pat
     classifier, model, phase = built()
     assert phase is None and model is not classifier
     assert [type(sub).__name__ for sub in model.get_layer(AUGMENTATION_LAYER).layers] == [
-        "RandomFlip", "RandomRotation", "RandomZoom", "RandomContrast", "RandomBrightness"]
+        "RandomGeometry", "RandomColour"]
     assert AUG_LAYER_CLASSES.isdisjoint(_layer_classes(classifier))
     off = [f"data.augment.{k}={v}" for k, v in
            {"flip": False, "rotate": 0, "zoom": 0, "contrast": 0, "brightness": 0}.items()]
