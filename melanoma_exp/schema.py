@@ -131,7 +131,7 @@ class DataConfig:
 
 @dataclass
 class HeadConfig:
-    units: int = MISSING
+    units: int | None = MISSING  # null: no hidden layer (pooled features -> prediction)
     activation: Activation = MISSING
     batch_norm: bool = MISSING
     dropout1: float = MISSING

@@ -5,8 +5,8 @@ Layer order (contract 6), with the exact place of each dropout::
     backbone features
       -> GlobalAveragePooling2D                 (head_pool)
       -> BatchNormalization     if batch_norm   (head_bn)
-      -> Dense(units, activation, regularizer)  (head_dense1)
-      -> Dropout(dropout1)      if dropout1 > 0 (head_dropout1)   <- after the first dense layer
+      -> Dense(units, activation, regularizer)  (head_dense1)     } only if units (null: no hidden
+      -> Dropout(dropout1)      if dropout1 > 0 (head_dropout1)   }  layer, the thesis's first model)
       -> Dense(units2, activation, regularizer) (head_dense2)     } only if second_dense
       -> Dropout(dropout2)      if dropout2 > 0 (head_dropout2)   } <- after the second dense layer
       -> Dense(1, sigmoid, float32)             (prediction)      P(malignant)
@@ -62,7 +62,8 @@ def head_layers(head_cfg: Any) -> list:
             block.append(keras.layers.Dropout(float(dropout), name=f"head_dropout{index}"))
         return block
 
-    layers += dense_block(head_cfg.units, head_cfg.dropout1, 1)
+    if head_cfg.units:
+        layers += dense_block(head_cfg.units, head_cfg.dropout1, 1)
     if head_cfg.second_dense:
         layers += dense_block(head_cfg.units2, head_cfg.dropout2, 2)
     layers.append(keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="prediction"))

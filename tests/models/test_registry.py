@@ -88,6 +88,24 @@ def test_head_follows_contract_6_order():
     assert after == ["head_pool", "head_dense1", "prediction"]
 
 
+def test_a_head_without_hidden_layer_is_pooling_then_prediction():
+    """`head.units=null`: the thesis's first model (frozen base -> GAP -> Dense(1, sigmoid))."""
+    from melanoma_exp.config import compose
+    from melanoma_exp.models.build import build_model
+    from melanoma_exp.training.validate import ConfigError, validate_config
+
+    cfg = compose(["model.weights=null", "head.units=null", "head.dropout1=0", "unfreeze=frozen"])
+    validate_config(cfg)
+    model = build_model(cfg.model, cfg.head, 32)
+    after = [layer.name for layer in model.layers[model.layers.index(model.get_layer("backbone")) + 1:]]
+    assert after == ["head_pool", "prediction"]
+    assert model.get_layer("prediction").kernel.shape == (model.get_layer("backbone").output.shape[-1], 1)
+    for bad, key in ((["head.units=null"], "head.dropout1"),
+                     (["head.units=null", "head.dropout1=0", "head.second_dense=true"], "head.second_dense")):
+        with pytest.raises(ConfigError, match=f"{key}=.*head.units=null"):
+            validate_config(compose(["model.weights=null", *bad]))
+
+
 def test_saved_model_loads_without_project_code(tmp_path):
     path = tmp_path / "m.keras"
     model = _build("densenet121")
