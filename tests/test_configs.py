@@ -10,6 +10,7 @@ import sys
 import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
+from thesis_table import TABLE_4_9
 
 from melanoma_exp.config import compose
 from melanoma_exp.models.registry import BACKBONES
@@ -19,12 +20,7 @@ from melanoma_exp.training.validate import ConfigError, validate_config
 GROUPS = ("data", "model", "head", "optimizer", "unfreeze", "trainer", "tracking")
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((conf_dir() / g).glob("*.yaml"))]
 EXPERIMENTS = sorted(p.stem for p in experiments_dir().glob("*.yaml"))
-THESIS = {
-    # Table 4.9 of the thesis: batch, head BN, lr, units, 2nd dense (units2), dropout1, dropout2
-    "thesis_efficientnetv2b3": ("efficientnetv2b3", 256, False, 1024, False, 0.0, 0.3),
-    "thesis_resnet152v2": ("resnet152v2", 512, False, 1024, True, 0.3, 0.1),
-    "thesis_densenet201": ("densenet201", 32, True, 512, False, 0.0, 0.0),
-}
+THESIS = TABLE_4_9
 
 
 def _run(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:

@@ -82,3 +82,24 @@ def test_shipped_search_spaces_parse(name):
     if name == "optuna_thesis":
         assert (cfg.sweep.n_trials, cfg.trainer.epochs, cfg.sweep.pruner.name) == (30, 12, "threshold")
         assert cfg.sweep.pruner.lower == 0.8
+
+
+def test_every_thesis_winner_lies_inside_the_default_space():
+    from omegaconf import OmegaConf
+    from thesis_table import winning_values
+
+    from melanoma_exp.paths import conf_dir
+
+    node = OmegaConf.load(conf_dir() / "sweep" / "optuna.yaml").hydra.sweeper
+    space = {p.name: p.distribution for p in parse_space(node.params, node.conditions)}
+    outside = []
+    for key, values in winning_values().items():
+        dist = space[key]
+        for value in values:
+            if hasattr(dist, "choices"):
+                inside = ("null" if value is None else value) in dist.choices
+            else:
+                inside = dist.low <= value <= dist.high
+            if not inside:
+                outside.append(f"{key}={value!r}")
+    assert outside == [], f"thesis winners outside conf/sweep/optuna.yaml: {outside}"
