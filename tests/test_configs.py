@@ -10,7 +10,7 @@ import sys
 import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
-from thesis_table import TABLE_4_9
+from thesis_table import BEST_RUN_UNFREEZE, TABLE_4_9
 
 from melanoma_exp.config import compose
 from melanoma_exp.models.registry import BACKBONES
@@ -81,6 +81,15 @@ def test_thesis_recipes_resolve_to_table_4_9(name):
     assert (cfg.unfreeze.after_epoch, cfg.unfreeze.fraction, cfg.unfreeze.lr_factor) == (10, 1.0, 0.1)
     assert cfg.trainer.reduce_lr.enabled and cfg.trainer.reduce_lr.patience == 3
     assert cfg.trainer.early_stopping.enabled
+
+
+def test_the_best_runs_unfreeze_preset_and_the_first_model():
+    cfg = compose(["+experiment=thesis_efficientnetv2b3", "unfreeze=thesis_best_run"])
+    assert {k: cfg.unfreeze[k] for k in BEST_RUN_UNFREEZE} == BEST_RUN_UNFREEZE
+    validate_config(cfg)
+    first = compose(["model=efficientnetv2b3", "data=isic", "head.units=null", "head.dropout1=0", "unfreeze=frozen"])
+    validate_config(first)
+    assert first.head.units is None and first.unfreeze.fraction == 0.0
 
 
 @pytest.mark.parametrize(
