@@ -41,16 +41,18 @@ def test_headline_command_starts_a_sweep(tmp_path):
 
 @pytest.mark.slow
 def test_smoke_sweep_through_run_py_prunes_fails_and_tracks(tmp_path, synthetic_raw):
+    """A 3-trial smoke of the thesis's third study (`+sweep=optuna_thesis`: threshold pruner) on
+    synthetic data with the smoke recipe's tiny model."""
     from mlflow.tracking import MlflowClient
 
     # head.units=-1 is rejected by the trainer (FAIL); a threshold above any accuracy prunes
     # every trial that trains at its first epoch. Seed 1 draws both kinds within three trials.
-    run_py("+experiment=smoke", "+sweep=optuna", f"paths.output_dir={tmp_path}",
+    run_py("+experiment=smoke", "+sweep=optuna_thesis", f"paths.output_dir={tmp_path}",
            f"data.raw_dir={synthetic_raw}", f"data.prepared_root={tmp_path}/prepared",
            f"sweep.best_experiment_dir={tmp_path}/experiments", "sweep.n_trials=3",
            "sweep.sampler.seed=1", "data.batch_size=16", "head.units=choice(16,-1)",
-           "sweep.pruner.name=threshold", "sweep.pruner.lower=1.01", "sweep.pruner.warmup_epochs=0")
-    study = load(tmp_path, "efficientnetv2b0-synthetic")
+           "sweep.pruner.lower=1.01", "sweep.pruner.warmup_epochs=0")
+    study = load(tmp_path, "efficientnetv2b0-synthetic-thesis3")
     counts = states(study)
     assert sum(counts.values()) == 3 and counts.get("PRUNED", 0) >= 1 and counts.get("FAIL", 0) >= 1
     for trial in study.trials:
