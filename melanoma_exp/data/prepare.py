@@ -332,6 +332,14 @@ def _write(staging: Path, index: pd.DataFrame, chunks: PixelChunks, settings: di
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf8")
 
 
+def expected_prepared_folder(data_cfg) -> Path:
+    """The folder `prepare_dataset(data_cfg)` writes (or wrote) for the raw folder as it is now."""
+    settings = _settings(_plain(data_cfg))
+    raw_dir = Path(settings["raw_dir"])
+    fingerprint = _fingerprint(raw_dir, read_metadata(raw_dir), settings)
+    return Path(settings["prepared_root"]) / prepared_folder_name(settings, fingerprint)
+
+
 def prepared_folder_name(settings: dict, fingerprint: str) -> str:
     """`<source>-<size>px-<undersample|all>-<fingerprint[:12]>`."""
     kept = "undersample" if settings["undersample"] else "all"

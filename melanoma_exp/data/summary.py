@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from melanoma_exp import DISCLAIMER
-from melanoma_exp.data.prepare import read_manifest
+from melanoma_exp.data.layout import read_metadata
+from melanoma_exp.data.prepare import MANIFEST, expected_prepared_folder, read_manifest
 from melanoma_exp.data.split import SPLITS
 
 
@@ -51,21 +52,16 @@ def data_banner(data_cfg) -> str:
         return f"[data] (could not read the data config: {exc})"
     head = f"[data] source {source}, {cfg.get('image_size')} px"
     try:
-        from melanoma_exp.data.layout import read_metadata
-        from melanoma_exp.data.prepare import MANIFEST, _fingerprint, _settings, prepared_folder_name
-
-        settings = _settings(cfg)
         if not (raw_dir / "metadata.csv").is_file():
             what = "generated from data.synth at the start" if source == "synthetic" and cfg.get("synth") \
                 else "missing"
             return (f"{head}, not prepared yet: {raw_dir} ({what}); "
                     f"prepared folder under {root}")
-        metadata = read_metadata(raw_dir)
-        folder = root / prepared_folder_name(settings, _fingerprint(raw_dir, metadata, settings))
+        folder = expected_prepared_folder(cfg)
         if (folder / MANIFEST).is_file():
             total = read_manifest(folder).get("total")
             return f"{head}, {total} images, prepared folder {folder}"
-        return (f"{head}, not prepared yet: {raw_dir} ({len(metadata)} raw images); "
+        return (f"{head}, not prepared yet: {raw_dir} ({len(read_metadata(raw_dir))} raw images); "
                 f"prepared folder {folder}")
     except Exception as exc:
         return f"{head}, raw {raw_dir}, prepared folder under {root} (not inspected: {exc})"
