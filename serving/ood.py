@@ -1,9 +1,11 @@
 """The optional not-a-lesion check of a bundle (model.json ``ood``, file ``ood.tflite``).
 
-``ood.tflite`` takes the same preprocessed image as the classifier and returns the squared
-Mahalanobis distance of its backbone features to the training lesions; at or above
-``threshold_squared`` the photo "does not look like a skin-lesion photo" and the answer carries the
-quality issue ``not_a_lesion`` (the verdict is still given, with "retake the photo" first).
+``ood.tflite`` takes the same preprocessed image as the classifier and returns one not-a-lesion
+score; at or above model.json ``ood.threshold`` the photo "does not look like a skin-lesion photo"
+and the answer carries the quality issue ``not_a_lesion`` (the advice then leads with "retake").
+The score's meaning is the bundle's business (``ood.method``/``ood.output``: the lesion gate's
+probability, or a squared Mahalanobis distance); bundles written before ``threshold`` existed carry
+``threshold_squared`` for their squared distance, and it is read the same way.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ class OODScorer:
         path = Path(bundle_dir) / str(entry.get("file", "ood.tflite"))
         if not path.is_file():
             raise BundleError(f"bundle file {path} is missing (model.json ood.file)")
-        if "threshold_squared" not in entry:
-            raise BundleError(f"model.json ood lacks threshold_squared (bundle {bundle_dir})")
-        self.threshold_squared = float(entry["threshold_squared"])
+        threshold = entry.get("threshold", entry.get("threshold_squared"))
+        if threshold is None:
+            raise BundleError(f"model.json ood lacks threshold (bundle {bundle_dir})")
+        self.threshold = float(threshold)
         self.issue = str(entry.get("quality_issue", "not_a_lesion"))
         self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
         self.interpreter.allocate_tensors()
@@ -37,8 +40,8 @@ class OODScorer:
         self._output = self.interpreter.get_output_details()[0]
         self._lock = threading.Lock()
 
-    def distance_squared(self, image: np.ndarray) -> float:
-        """Squared Mahalanobis distance for one preprocessed image ``(H, W, 3)`` float32 0-255."""
+    def score(self, image: np.ndarray) -> float:
+        """The not-a-lesion score of one preprocessed image ``(H, W, 3)`` float32 0-255."""
         batch = np.ascontiguousarray(image[np.newaxis], dtype=np.float32)
         with self._lock:
             self.interpreter.set_tensor(self._input["index"], batch)
@@ -47,7 +50,7 @@ class OODScorer:
 
     def issues(self, image: np.ndarray) -> list[str]:
         """``["not_a_lesion"]`` when the image is out of distribution, else ``[]``."""
-        return [self.issue] if self.distance_squared(image) >= self.threshold_squared else []
+        return [self.issue] if self.score(image) >= self.threshold else []
 
 
 def load_ood(bundle_dir: Path, spec: dict[str, Any], *, threads: int = 2) -> OODScorer | None:

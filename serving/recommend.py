@@ -15,6 +15,8 @@ from typing import Any
 from serving.quality import ISSUE_TEXT
 
 RULE = "threshold_fraction"
+# How a not-a-lesion answer's advice starts (the app's Advisor uses the same words).
+NOT_A_LESION_LEAD = "This does not look like a photo of a skin lesion — retake the photo. "
 
 
 def check_bands(bands: dict[str, Any]) -> None:
@@ -57,12 +59,14 @@ def recommend(malignant_probability: float, threshold: float, bands: dict[str, A
     """Return ``(label, {"level", "text"})`` for one prediction.
 
     A failed quality gate puts "retake the photo" first but keeps the band's advice, so a bad photo
-    never hides a worrying result.
+    never hides a worrying result. A photo that is not a lesion leads with exactly that
+    (`NOT_A_LESION_LEAD`), never with the band's advice.
     """
     label, advice = advice_band(malignant_probability, threshold, bands)
     if quality_issues:
         retake = bands["retake"]
         problems = "; ".join(ISSUE_TEXT.get(issue, issue) for issue in quality_issues)
+        lead = NOT_A_LESION_LEAD if "not_a_lesion" in quality_issues else ""
         return label, {"level": retake["level"],
-                       "text": f"{retake['text']} (Problem: {problems}.) Meanwhile: {advice['text']}"}
+                       "text": f"{lead}{retake['text']} (Problem: {problems}.) Meanwhile: {advice['text']}"}
     return label, {"level": advice["level"], "text": advice["text"]}

@@ -1,7 +1,9 @@
 """Real photographs that ship inside installed Python packages (no download): the project's source of
 real non-lesion images for the not-a-lesion check and the photo-quality gate.
 
-Grouped by the package that ships them, so a fit can hold a whole source out and report how it does
+Sources: scikit-learn (china, flower), scikit-image (a cat, a rocket, coffee, coins, a scanned page,
+...), matplotlib (a portrait), PyWavelets (an aircraft, people on stairs), mahotas (a department
+store, a face). Grouped by the package that ships them, so a fit can hold a whole source out and report how it does
 on photographs it never saw. None of them shows skin lesions; a few show skin (a face, a hand-held
 portrait) — exactly what a phone pointed at the wrong thing produces.
 """
@@ -15,9 +17,12 @@ import numpy as np
 
 # skimage.data photographs stored inside its wheel (others download on first use and fail offline).
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "brick", "grass", "gravel",
-                  "moon", "retina", "immunohistochemistry", "hubble_deep_field")
+                  "moon", "retina", "immunohistochemistry", "hubble_deep_field", "coins", "text", "page")
 # Scenes that are dark by nature (a deep-sky exposure): real, but not "well lit" by any standard.
 DARK_BY_NATURE = frozenset({"hubble_deep_field"})
+# Real but smaller than the quality gate's resolution floor (a photographed sign, a scanned page):
+# "low_resolution" is the right answer for them, so the quality checks leave them out.
+BELOW_MIN_SIDE = frozenset({"text", "page"})
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,20 @@ def _matplotlib() -> list[RealPhoto]:
         return [RealPhoto("matplotlib", "grace_hopper", _rgb(np.asarray(image.convert("RGB"))))]
 
 
-SOURCES = {"scikit-learn": _sklearn, "scikit-image": _skimage, "matplotlib": _matplotlib}
+def _pywavelets() -> list[RealPhoto]:
+    import pywt.data
+
+    return [RealPhoto("pywavelets", name, _rgb(getattr(pywt.data, name)())) for name in ("aero", "ascent")]
+
+
+def _mahotas() -> list[RealPhoto]:
+    from mahotas import demos
+
+    return [RealPhoto("mahotas", name, _rgb(demos.load(name))) for name in ("DepartmentStore", "luispedro")]
+
+
+SOURCES = {"scikit-learn": _sklearn, "scikit-image": _skimage, "matplotlib": _matplotlib,
+           "pywavelets": _pywavelets, "mahotas": _mahotas}
 
 
 def real_photos(sources: tuple[str, ...] | None = None) -> list[RealPhoto]:

@@ -127,7 +127,8 @@ def export_bundle(model: Any, out_dir: str | os.PathLike, *, meta: dict[str, Any
             into the exported models: they then return the mean over those views of each image,
             same input and output, so serving and the app need no change. None: plain model.
         ood: the not-a-lesion detector to ship as ``ood.tflite`` + model.json ``ood``:
-            ``{"detector": <MahalanobisOOD.to_dict()>, "layer_name": <feature layer>}``; None: none.
+            ``{"detector": <LesionGate or MahalanobisOOD .to_dict()>, "layer_name": <feature layer of a
+            mahalanobis detector>}``; None: none.
         progress: show a progress bar (a B3 conversion takes about a minute on 2 cores).
 
     ``meta["robustness_comparison"]`` (a `robustness_compare.card_summary`), when present, goes into

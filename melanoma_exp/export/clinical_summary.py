@@ -71,8 +71,9 @@ def bundle_summary(section: dict[str, Any] | None) -> dict[str, Any] | None:
                                  "trained_with_capture_preset": rob.get("trained_with_capture_preset")}
     ood = section.get("ood")
     if ood:
-        summary["ood"] = {"method": ood["method"], "threshold": ood["threshold"],
-                          "held_out": ood["held_out"], "quality_issue": "not_a_lesion"}
+        summary["ood"] = {"method": ood["method"], "threshold": ood["threshold"], "fit": ood.get("fit"),
+                          "held_out": ood["held_out"], "comparison": ood.get("comparison"),
+                          "quality_issue": "not_a_lesion"}
     return _finite(summary)
 
 
@@ -115,8 +116,15 @@ def model_card_lines(summary: dict[str, Any] | None) -> list[str]:
                      + _preset_note(rob.get("trained_with_capture_preset")))
     ood = summary.get("ood")
     if ood:
-        lines.append(f"- Not-a-lesion check (Mahalanobis, threshold {_f(ood['threshold'], '.2f')}): held-out "
-                     f"AUROC {_f(ood['held_out'].get('auroc'), '.2f')} against synthetic non-lesion images.")
+        if ood.get("fit"):
+            from melanoma_exp.evaluation.ood_compare import ood_card_lines
+
+            card = ood_card_lines(ood)
+            lines.append(f"- Not-a-lesion check: {card[0]}")
+            lines += card[1:]
+        else:  # summarised before the check was measured on held-out real photos
+            lines.append(f"- Not-a-lesion check ({ood['method']}): held-out AUROC "
+                         f"{_f(ood['held_out'].get('auroc'), '.2f')} against synthetic non-lesion images.")
     return [*lines, ""]
 
 
@@ -126,31 +134,42 @@ OOD_FILE = "ood.tflite"
 def write_ood_model(bundle_dir, model, detector: dict, layer_name: str = "backbone") -> dict:
     """Write the not-a-lesion scorer ``ood.tflite`` into a bundle folder; return model.json's ``ood``.
 
-    ``ood.tflite`` takes the same input as ``model.tflite`` and returns the squared Mahalanobis
-    distance of the image's backbone features to the nearest training class mean; a value at or
-    above ``threshold_squared`` means "this does not look like a skin-lesion photo" (quality issue
-    ``not_a_lesion``).
+    ``ood.tflite`` takes the same input as ``model.tflite`` and returns one not-a-lesion score, shape
+    [1, 1]; a score at or above ``threshold`` means "this does not look like a skin-lesion photo"
+    (quality issue ``not_a_lesion``). What the score is depends on ``method``: ``lesion_gate`` — the
+    gate's not-a-lesion probability; ``mahalanobis`` — the squared Mahalanobis distance of the
+    backbone features to the nearest training class mean (``threshold`` is then the squared distance).
 
     Args:
         bundle_dir: the bundle folder being written by `export_bundle`.
         model: the bundle's Keras classifier (without test-time augmentation).
         detector: the fitted detector as saved in the run's ``clinical/ood.json``.
-        layer_name: the feature layer the detector was fitted on.
+        layer_name: the feature layer a ``mahalanobis`` detector was fitted on.
     """
     from pathlib import Path
 
-    from melanoma_exp.evaluation.ood import MahalanobisOOD, ood_score_model
     from melanoma_exp.export.litert import convert_to_litert
 
-    fitted = MahalanobisOOD.from_dict(detector)
-    (Path(bundle_dir) / OOD_FILE).write_bytes(
-        convert_to_litert(ood_score_model(model, fitted, layer_name), quantize=False))
+    if detector.get("method") == "lesion_gate":
+        from melanoma_exp.evaluation.ood_gate import LesionGate
+
+        fitted = LesionGate.from_dict(detector)
+        scorer, threshold = fitted.model, float(fitted.threshold)
+        output = "not-a-lesion probability of the lesion gate (a separate tiny CNN), shape [1, 1]"
+    else:
+        from melanoma_exp.evaluation.ood import MahalanobisOOD, ood_score_model
+
+        fitted = MahalanobisOOD.from_dict(detector)
+        scorer, threshold = ood_score_model(model, fitted, layer_name), float(fitted.threshold) ** 2
+        output = "squared Mahalanobis distance to the nearest class mean, shape [1, 1]"
+    (Path(bundle_dir) / OOD_FILE).write_bytes(convert_to_litert(scorer, quantize=False))
     return {
         "file": OOD_FILE,
-        "method": "mahalanobis",
+        "method": detector.get("method", "mahalanobis"),
         "input": "same as model.tflite",
-        "output": "squared Mahalanobis distance to the nearest class mean, shape [1, 1]",
-        "threshold_squared": float(fitted.threshold) ** 2,
+        "output": output,
+        "threshold": threshold,
+        "rule": "not_a_lesion when output >= threshold",
         "quality_issue": "not_a_lesion",
-        "fit": _finite(fitted.meta.get("threshold_fit", {})),
+        "fit": _finite((fitted.meta or {}).get("threshold_fit", {})),
     }

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from melanoma_exp.data.real_photos import real_photos
+
 TINY_REPORT_TEST = {"note": "tiny synthetic model for tests; metrics are meaningless"}
 
 
@@ -104,23 +106,20 @@ def make_tiny_bundle(out_dir: str | os.PathLike, size: int = 64, *, n: int = 48,
 
 
 def tiny_ood_detector(model, images: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> dict:
-    """Fit the not-a-lesion detector on the tiny CNN's pooled features (`export_bundle`'s ``ood``).
-
-    Training lesions fit the detector; fresh synthetic lesions and synthetic non-lesion images (the
-    clinical evaluation's stand-ins) fit the threshold, as the clinical hook does for real runs.
-    """
-    import keras
-
+    """Train the not-a-lesion lesion gate for the tiny bundle (`export_bundle`'s ``ood``), as the
+    clinical evaluation does for real runs: training lesions against synthetic non-lesion images and
+    crops of real photographs; the threshold rejects at most 5 % of fresh synthetic lesions."""
     from melanoma_exp.data.nonlesion import non_lesion_images
-    from melanoma_exp.evaluation.ood import MahalanobisOOD, feature_extractor
+    from melanoma_exp.evaluation.ood_gate import LesionGate, photo_crops
 
-    pooled = next(layer.name for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D))
-    embed = feature_extractor(model, pooled).predict
-    held_out, _ = synthetic_arrays(len(images), images.shape[1], seed + 1)
-    non_lesion, _ = non_lesion_images(len(images), images.shape[1], seed=seed)
-    detector = MahalanobisOOD(n_components=8).fit(embed(images.astype("float32"), verbose=0), labels)
-    detector.fit_threshold(embed(held_out.astype("float32"), verbose=0), embed(non_lesion, verbose=0))
-    return {"detector": detector.to_dict(), "layer_name": pooled}
+    size = images.shape[1]
+    held_out, _ = synthetic_arrays(len(images), size, seed + 1)
+    synthetic, _ = non_lesion_images(2 * len(images), size, seed=seed)
+    crops, _ = photo_crops(real_photos(), size, 4, seed=seed)
+    gate = LesionGate.train(images.astype("float32"), np.concatenate([synthetic, crops]), gate_size=min(32, size),
+                            epochs=15, seed=seed)
+    gate.fit_threshold(held_out.astype("float32"), 0.05)
+    return {"detector": gate.to_dict()}
 
 
 def main(argv: list[str] | None = None) -> int:

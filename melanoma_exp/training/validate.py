@@ -10,6 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from melanoma_exp.data.real_photos import SOURCES as REAL_PHOTO_SOURCES
 from melanoma_exp.models.head import REGULARIZERS
 from melanoma_exp.models.registry import UnknownModelError, get_backbone
 from melanoma_exp.schema import THRESHOLD_METHODS, TTA_TRANSFORMS
@@ -149,8 +150,22 @@ def _validate_eval(cfg):
             raise ConfigError(f"eval.ood.layer={layer!r}: expected a layer name (default: backbone)")
         _number(cfg, "eval.ood.n_components", low=1, integer=True)
         _number(cfg, "eval.ood.max_lesion_rejection", low=0, high=1, high_open=True)
-        _number(cfg, "eval.ood.n_non_lesion", low=2, integer=True)  # half fit the threshold, half check it
+        _number(cfg, "eval.ood.n_non_lesion", low=2, integer=True)
         _number(cfg, "eval.ood.max_train", low=1, integer=True)
+        method = _get(cfg, "eval.ood.method")
+        if method not in ("lesion_gate", "mahalanobis"):
+            raise ConfigError(f"eval.ood.method={method!r}: expected lesion_gate or mahalanobis")
+        held = _get(cfg, "eval.ood.held_out_sources")
+        unknown = [s for s in (held or []) if s not in REAL_PHOTO_SOURCES]
+        if unknown or (held is not None and not (OmegaConf.is_list(held) or isinstance(held, list | tuple))):
+            raise ConfigError(f"eval.ood.held_out_sources={held!r}: expected a list of {', '.join(REAL_PHOTO_SOURCES)}")
+        _number(cfg, "eval.ood.crops_per_photo", low=1, integer=True)
+        _number(cfg, "eval.ood.gate.size", low=8, integer=True)
+        _number(cfg, "eval.ood.gate.epochs", low=1, integer=True)
+        _number(cfg, "eval.ood.gate.members", low=1, integer=True)
+        _number(cfg, "eval.ood.fresh_lesions.n", low=1, integer=True)
+        _number(cfg, "eval.ood.fresh_lesions.render_size", low=16, integer=True)
+        _flag(cfg, "eval.ood.compare")
     if _flag(cfg, "eval.tta"):
         transforms = _get(cfg, "eval.tta_transforms")
         names = list(transforms) if OmegaConf.is_list(transforms) or isinstance(transforms, list | tuple) else None

@@ -139,7 +139,7 @@ def reference(bundle: Path, out: Path) -> dict:
             # inputs[0] is the bundle's own input, decoded exactly as the service decodes uploads.
             answer = service.analyse(path.read_bytes())
             answer.pop("latency_ms")
-            expected["photos"][name]["ood"] = {"distance_squared": service.ood.distance_squared(inputs[0]),
+            expected["photos"][name]["ood"] = {"score": service.ood.score(inputs[0]),
                                                "answer": answer}
     return expected
 

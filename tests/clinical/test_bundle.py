@@ -8,6 +8,7 @@ import pytest
 from scipy.special import expit
 
 from melanoma_exp import DISCLAIMER
+from melanoma_exp.config import group_config
 from melanoma_exp.evaluation.clinical_report import clinical_evaluation
 from melanoma_exp.export.bundle import build_model_json, meta_from_report
 from melanoma_exp.export.model_card import render_model_card
@@ -21,7 +22,7 @@ def section_with_trailing_group():
     p = expit(2 * true_logit)
     index = pd.DataFrame({"fitzpatrick_skin_type": rng.choice(["II", "VI"], n), "sex": None})
     p_test = np.where((index["fitzpatrick_skin_type"] == "VI") & (y == 1), 1e-4, p)
-    cfg = {"bootstrap": 200, "calibration": {"enabled": True}}
+    cfg = group_config("eval", ["eval.bootstrap=200", "eval.calibration.enabled=true"])
     return clinical_evaluation(y, p, y, p_test, cfg, test_index=index)
 
 
@@ -83,7 +84,7 @@ def test_ood_scorer_travels_in_the_bundle(prepared_small, tmp_path):
 
     spec = json.loads((bundle / "model.json").read_text())
     assert spec["ood"]["quality_issue"] == "not_a_lesion"
-    assert spec["ood"]["threshold_squared"] == pytest.approx(detector.threshold ** 2)
+    assert spec["ood"]["threshold"] == pytest.approx(detector.threshold ** 2)  # mahalanobis: squared distance
     assert spec["decision_threshold"] == 0.5
     interpreter = Interpreter(model_path=str(bundle / spec["ood"]["file"]))
     interpreter.allocate_tensors()
@@ -92,6 +93,6 @@ def test_ood_scorer_travels_in_the_bundle(prepared_small, tmp_path):
         interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image[None])
         interpreter.invoke()
         value = interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).item()
-        flagged.append(value >= spec["ood"]["threshold_squared"])
+        flagged.append(value >= spec["ood"]["threshold"])
     expected = detector.is_out_of_distribution(embed(non[20:], verbose=0))
     assert np.mean(np.array(flagged) == expected) >= 0.95  # LiteRT agrees with the detector

@@ -98,6 +98,56 @@ def test_make_demo_trains_beats_the_baseline_and_says_it_is_not_medical_advice(r
     assert report["test"]["accuracy"] > report["baseline"]["accuracy"]
 
 
+def test_make_serve_after_the_demo_says_not_a_lesion_for_real_photos_and_passes_synthetic_lesions(repo, after_demo):
+    """Issue #12, as a new user tries it: `make demo`, `make serve`, then real photos of a flower, a cat
+    and a page of text (shipped in scikit-learn / scikit-image wheels) and synthetic lesions from
+    `melanoma data synth`. The targets hold on the real-photo packages the check never saw."""
+    from PIL import Image
+
+    from melanoma_exp.data.real_photos import real_photos
+
+    report = json.loads(next((repo / "outputs").rglob("evaluation/report.json")).read_text())
+    ood = report["clinical"]["ood"]
+    held = ood["held_out"]
+    assert ood["method"] == "lesion_gate" and held["sources"] and held["n_real_photos"] >= 10
+    assert held["real_photo_detection_rate"] >= 0.95, held["missed_real_photos"]
+    assert ood["fit"]["lesion_rejection_rate"] <= 0.05 and held["auroc"] >= 0.95
+    assert {r["method"] for r in ood["comparison"]} >= {"mahalanobis", "energy", "lesion_gate"}
+    bundle = repo / "outputs" / "bundle"
+    spec = json.loads((bundle / "model.json").read_text())
+    assert spec["ood"]["method"] == "lesion_gate" and spec["ood"]["threshold"] == pytest.approx(ood["threshold"])
+    assert spec["clinical"]["ood"]["held_out"]["real_photo_detection_rate"] == held["real_photo_detection_rate"]
+    assert "real non-lesion photos flagged" in (bundle / "MODEL_CARD.md").read_text()
+
+    synth = repo / "outputs" / "fresh_synth"
+    melanoma(repo, "data", "synth", "--out", str(synth), "--n", "20", "--size", "320", "--seed", "11")
+    port = free_port()
+    log = repo / "outputs" / "make_serve.log"
+    with log.open("w") as out:
+        make = subprocess.Popen(["make", "serve", f"VENV={VENV}", f"PORT={port}", "HOST=127.0.0.1"], cwd=repo,
+                                env=newcomer_env(repo), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", timeout=120, proc=make)
+        photos = {p.name: p for p in real_photos(("scikit-learn", "scikit-image"))}
+        for name in ("flower", "chelsea", "page"):  # a flower, a cat, a page of text
+            answer = httpx.post(f"http://127.0.0.1:{port}/v1/predict", timeout=60, files={
+                "image": (f"{name}.jpg", encode(Image.fromarray(photos[name].rgb), quality=90), "image/jpeg")}).json()
+            assert "not_a_lesion" in answer["quality"]["issues"], (name, answer)
+            text = answer["recommendation"]["text"]
+            assert text.startswith("This does not look like a photo of a skin lesion — retake"), text
+            assert answer["recommendation"]["level"] != "seek_care" and "not medical advice" in answer["disclaimer"].lower()
+        flagged = []
+        for path in sorted(synth.glob("*.jpg")):
+            answer = httpx.post(f"http://127.0.0.1:{port}/v1/predict", timeout=60,
+                                files={"image": (path.name, path.read_bytes(), "image/jpeg")}).json()
+            if "not_a_lesion" in answer["quality"]["issues"]:
+                flagged.append(path.name)
+        assert len(flagged) <= 2, flagged  # <= 10 %; the issue saw 4 of these 20 rejected
+    finally:
+        os.killpg(make.pid, signal.SIGTERM)
+        make.wait(timeout=30)
+
+
 def alive(pids: list[int]) -> list[int]:
     return [p for p in pids if Path(f"/proc/{p}").exists()
             and Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]

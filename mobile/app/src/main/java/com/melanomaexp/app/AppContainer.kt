@@ -4,7 +4,7 @@ import android.content.Context
 import android.util.Log
 import com.melanomaexp.core.ApiClient
 import com.melanomaexp.core.ApiError
-import com.melanomaexp.core.DistanceModel
+import com.melanomaexp.core.OodScoreModel
 import com.melanomaexp.core.ModelJson
 import com.melanomaexp.core.ModelSpec
 import com.melanomaexp.core.OnDeviceAnalyzer
@@ -43,7 +43,7 @@ class AppContainer(private val context: Context) {
         val classifier = LiteRtModel(context, modelFile, spec)
         val notALesion = if (hasNotALesionCheck) LiteRtModel(context, spec.ood!!.file, spec) else null
         OnDeviceAnalyzer(spec, BitmapImageDecoder(decodeSide), ProbabilityModel { classifier.output(it) },
-            notALesion?.let { model -> DistanceModel { model.output(it) } })
+            notALesion?.let { model -> OodScoreModel { model.output(it) } })
     }
 
     /**

@@ -14,7 +14,7 @@ import java.nio.channels.FileChannel
  * A bundled LiteRT model with one float output, fed the core's [ModelInput] (float32 NHWC RGB 0-255
  * as model.json states): the classifier — `model.tflite` or `model_int8.tflite`, whichever model.json
  * `on_device.recommended_model` names ([ModelSpec.onDeviceModelFile]) — answers the malignant
- * probability, `ood.tflite` the squared distance of the not-a-lesion check. Both take the classifier's
+ * probability, `ood.tflite` the not-a-lesion score. Both take the classifier's
  * input.
  */
 class LiteRtModel(context: Context, assetName: String, spec: ModelSpec, threads: Int = 2) {

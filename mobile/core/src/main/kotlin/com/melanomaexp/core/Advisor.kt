@@ -19,8 +19,12 @@ object Advisor {
         // A bad photo puts "retake" first but keeps the band's advice: it never hides a worrying result.
         val retake = spec.bands.retake
         val problems = qualityIssues.joinToString("; ") { QualityCheck.issueText[it] ?: it }
-        return label to Recommendation(retake.level, "${retake.text} (Problem: $problems.) Meanwhile: ${advice.text}")
+        val lead = if (NotALesionCheck.ISSUE in qualityIssues) NOT_A_LESION_LEAD else ""
+        return label to Recommendation(retake.level, "$lead${retake.text} (Problem: $problems.) Meanwhile: ${advice.text}")
     }
+
+    /** How a not-a-lesion answer's advice starts, as `serving.recommend.NOT_A_LESION_LEAD`. */
+    const val NOT_A_LESION_LEAD = "This does not look like a photo of a skin lesion — retake the photo. "
 }
 
 /** Runs the bundled LiteRT model; the Android layer implements it with the LiteRT Interpreter. */
@@ -33,18 +37,18 @@ fun interface ProbabilityModel {
  * On-device inference: decode → quality gate → preprocess → model (+ not-a-lesion check) → advice,
  * giving the same [Prediction] shape as the endpoint. The photo bytes are only read, never kept.
  *
- * [distanceModel] runs the bundle's `ood.tflite` when model.json has an `ood` entry; without it the
+ * [oodModel] runs the bundle's `ood.tflite` when model.json has an `ood` entry; without it the
  * phone answers like a server whose bundle lacks the file (no `not_a_lesion` check).
  */
 class OnDeviceAnalyzer(
     private val spec: ModelSpec,
     private val decoder: ImageDecoder,
     private val model: ProbabilityModel,
-    distanceModel: DistanceModel? = null,
+    oodModel: OodScoreModel? = null,
     private val clock: () -> Long = System::nanoTime,
 ) {
     private val preprocessor = Preprocessor(spec.input)
-    private val notALesion: NotALesionCheck? = distanceModel?.let { m ->
+    private val notALesion: NotALesionCheck? = oodModel?.let { m ->
         val ood = requireNotNull(spec.ood) { "an ood model was given but model.json has no ood entry" }
         NotALesionCheck(ood, m)
     }

@@ -158,7 +158,8 @@ object ModelJson {
         val ood = doc.obj("ood", "model.json").takeIf { it.length() > 0 } ?: return null
         return OodSpec(
             file = ood.optString("file", "ood.tflite"),
-            thresholdSquared = ood.num("threshold_squared", where),
+            // Bundles written before `threshold` existed carry their squared distance as threshold_squared.
+            threshold = ood.num(if (ood.has("threshold") || !ood.has("threshold_squared")) "threshold" else "threshold_squared", where),
             qualityIssue = ood.optString("quality_issue", NotALesionCheck.ISSUE),
         )
     }

@@ -177,13 +177,14 @@ data class OnDeviceChoice(
 
 /**
  * model.json `ood`: the optional not-a-lesion check. [file] (`ood.tflite`) takes the classifier's
- * input and returns the squared Mahalanobis distance of the photo's features to the training
- * lesions; at or above [thresholdSquared] the photo gets the quality issue [qualityIssue].
+ * input and returns one not-a-lesion score (model.json `ood.method`/`ood.output` say which: the lesion
+ * gate's probability, or a squared Mahalanobis distance); at or above [threshold] the photo gets the
+ * quality issue [qualityIssue].
  */
-data class OodSpec(val file: String, val thresholdSquared: Double, val qualityIssue: String) {
+data class OodSpec(val file: String, val threshold: Double, val qualityIssue: String) {
     init {
-        require(thresholdSquared.isFinite() && thresholdSquared >= 0.0) {
-            "model.json ood.threshold_squared must be a finite number >= 0, got $thresholdSquared"
+        require(threshold.isFinite()) {
+            "model.json ood.threshold must be a finite number, got $threshold"
         }
     }
 }

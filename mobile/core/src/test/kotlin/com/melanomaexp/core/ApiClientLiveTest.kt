@@ -31,8 +31,8 @@ class ApiClientLiveTest {
         val remote = client.predict(bytes, "image/png")
         val spec = client.model()
         val gate = QualityCheck.assess(JvmImageDecoder.decode(bytes), spec.qualityGate)
-        // ood.tflite cannot run on the JVM: the server's own distance for this photo (fixtures).
-        val distance = TestEnv.expected.getJSONObject("photos").getJSONObject("dark_png").getJSONObject("ood").getDouble("distance_squared")
+        // ood.tflite cannot run on the JVM: the server's own score for this photo (fixtures).
+        val distance = TestEnv.expected.getJSONObject("photos").getJSONObject("dark_png").getJSONObject("ood").getDouble("score")
         val issues = gate.issues + NotALesionCheck.issuesFor(spec.ood!!, distance)
         assertEquals(remote.quality, Quality(issues.isEmpty(), issues))
         val (label, advice) = Advisor.recommend(spec, remote.malignantProbability, issues)

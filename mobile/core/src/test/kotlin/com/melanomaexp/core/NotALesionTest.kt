@@ -12,7 +12,7 @@ import java.io.File
 
 /**
  * The not-a-lesion check on the phone against the serving app. The test bundle carries `ood.tflite`
- * (`tiny_bundle --ood`); `tools/make_fixtures.py` recorded, per photo, the server's squared distance
+ * (`tiny_bundle --ood`); `tools/make_fixtures.py` recorded, per photo, the server's not-a-lesion score
  * and its complete answer. LiteRT only runs on Android, so the model seams answer the server's
  * numbers and record what they were given: the phone must feed them the server's tensor and turn
  * them into the server's answer, field for field.
@@ -27,16 +27,16 @@ class NotALesionTest {
     private fun photo(key: String): JSONObject = TestEnv.expected.getJSONObject("photos").getJSONObject(key)
     private fun served(key: String): JSONObject = photo(key).getJSONObject("ood")
 
-    private class Recording(private val value: Double) : ProbabilityModel, DistanceModel {
+    private class Recording(private val value: Double) : ProbabilityModel, OodScoreModel {
         var seen: ModelInput? = null
         override fun malignantProbability(input: ModelInput): Double = value.also { seen = input }
-        override fun distanceSquared(input: ModelInput): Double = value.also { seen = input }
+        override fun score(input: ModelInput): Double = value.also { seen = input }
     }
 
     @Test
     fun `model json's ood entry is read as the serving app reads it`() {
         val doc = JSONObject(File(TestEnv.bundleDir, "model.json").readText()).getJSONObject("ood")
-        assertEquals(OodSpec(doc.getString("file"), doc.getDouble("threshold_squared"), "not_a_lesion"), ood)
+        assertEquals(OodSpec(doc.getString("file"), doc.getDouble("threshold"), "not_a_lesion"), ood)
         assertEquals("ood.tflite", ood.file)
     }
 
@@ -44,15 +44,15 @@ class NotALesionTest {
     fun `the phone flags exactly the photos the server flags, at the same threshold`() {
         val flagged = TestEnv.expected.getJSONObject("photos").keys().asSequence().toList().map { key ->
             val issues = served(key).getJSONObject("answer").getJSONObject("quality").getJSONArray("issues").asStrings()
-            val ours = NotALesionCheck.issuesFor(ood, served(key).getDouble("distance_squared"))
+            val ours = NotALesionCheck.issuesFor(ood, served(key).getDouble("score"))
             assertEquals(key, issues.contains("not_a_lesion"), ours == listOf("not_a_lesion"))
             key to ours.isNotEmpty()
         }.toMap()
         // The fixtures must exercise both sides, or this test proves nothing.
         assertTrue("the green wall is not a lesion: $flagged", flagged.getValue("wall_png"))
         assertFalse("the large lesion photo is a lesion: $flagged", flagged.getValue("large_png"))
-        assertEquals(listOf("not_a_lesion"), NotALesionCheck.issuesFor(ood, ood.thresholdSquared))
-        assertEquals(emptyList<String>(), NotALesionCheck.issuesFor(ood, Math.nextDown(ood.thresholdSquared)))
+        assertEquals(listOf("not_a_lesion"), NotALesionCheck.issuesFor(ood, ood.threshold))
+        assertEquals(emptyList<String>(), NotALesionCheck.issuesFor(ood, Math.nextDown(ood.threshold)))
     }
 
     @Test
@@ -60,7 +60,7 @@ class NotALesionTest {
         for (key in pngPhotos) {
             val answer = served(key).getJSONObject("answer")
             val remote = ApiJson.parsePrediction(JSONObject(answer.toString()).put("latency_ms", 0.0).toString())
-            val distance = Recording(served(key).getDouble("distance_squared"))
+            val distance = Recording(served(key).getDouble("score"))
             val local = OnDeviceAnalyzer(spec, JvmImageDecoder, Recording(remote.malignantProbability), distance)
                 .analyse(TestEnv.fixture(photo(key).getString("file")))
             assertEquals(key, remote.quality, local.quality)
@@ -76,7 +76,7 @@ class NotALesionTest {
 
     @Test
     fun `a not-a-lesion photo keeps its verdict and puts retake first, worded like the server`() {
-        val p = OnDeviceAnalyzer(spec, JvmImageDecoder, Recording(0.9), Recording(ood.thresholdSquared * 4))
+        val p = OnDeviceAnalyzer(spec, JvmImageDecoder, Recording(0.9), Recording(ood.threshold * 4))
             .analyse(TestEnv.fixture("wall.png"))
         assertEquals(Label.MALIGNANT, p.label)
         assertFalse("quality ok despite not_a_lesion", p.quality.ok)
@@ -101,16 +101,19 @@ class NotALesionTest {
     @Test
     fun `an ood entry without a usable threshold is named, an empty or absent one means no check`() {
         val raw = File(TestEnv.bundleDir, "model.json").readText()
-        val missing = JSONObject(raw).apply { getJSONObject("ood").remove("threshold_squared") }
+        val missing = JSONObject(raw).apply { getJSONObject("ood").remove("threshold") }
         val e = assertThrows(ContractException::class.java) { ModelJson.parse(missing.toString()) }
-        assertTrue(e.message, e.message!!.contains("model.json.ood.threshold_squared"))
-        val negative = JSONObject(raw).apply { getJSONObject("ood").put("threshold_squared", -1.0) }
-        val n = assertThrows(ContractException::class.java) { ModelJson.parse(negative.toString()) }
-        assertTrue(n.message, n.message!!.contains("threshold_squared"))
+        assertTrue(e.message, e.message!!.contains("model.json.ood.threshold"))
+        val text = JSONObject(raw).apply { getJSONObject("ood").put("threshold", "high") }
+        val n = assertThrows(ContractException::class.java) { ModelJson.parse(text.toString()) }
+        assertTrue(n.message, n.message!!.contains("threshold"))
+        // A bundle from before `threshold`: its squared-distance threshold is read the same way.
+        val older = JSONObject(raw).apply { getJSONObject("ood").remove("threshold"); getJSONObject("ood").put("threshold_squared", 7.5) }
+        assertEquals(7.5, ModelJson.parse(older.toString()).ood!!.threshold, 0.0)
         assertNull(ModelJson.parse(JSONObject(raw).put("ood", JSONObject()).toString()).ood)
         assertNull(ModelJson.parse(JSONObject(raw).apply { remove("ood") }.toString()).ood)
         val renamed = JSONObject(raw).apply { getJSONObject("ood").put("quality_issue", "not_skin").put("file", "x.tflite") }
-        assertEquals(OodSpec("x.tflite", ood.thresholdSquared, "not_skin"), ModelJson.parse(renamed.toString()).ood)
+        assertEquals(OodSpec("x.tflite", ood.threshold, "not_skin"), ModelJson.parse(renamed.toString()).ood)
     }
 }
 
