@@ -17,74 +17,20 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 
-class ThresholdMethod(StrEnum):
-    """eval.threshold_method: how the operating point is chosen on validation."""
-
-    target_sensitivity = "target_sensitivity"
-    youden = "youden"
-    f_beta = "f_beta"
+# The allowed values of the keys that name a choice (members compare equal to their strings).
+def _choices(name: str, values: str) -> type[StrEnum]:
+    return StrEnum(name, values, module=__name__)
 
 
-class TTATransform(StrEnum):
-    """eval.tta_transforms and `melanoma export --tta`: the test-time augmentation views."""
-
-    identity = "identity"
-    hflip = "hflip"
-    vflip = "vflip"
-    rot90 = "rot90"
-    rot180 = "rot180"
-    rot270 = "rot270"
-    transpose = "transpose"
-    antitranspose = "antitranspose"
-
-
-class Activation(StrEnum):
-    relu = "relu"
-    gelu = "gelu"
-    swish = "swish"
-    silu = "silu"
-    elu = "elu"
-    selu = "selu"
-    tanh = "tanh"
-    sigmoid = "sigmoid"
-    linear = "linear"
-    leaky_relu = "leaky_relu"
-
-
-class Regularizer(StrEnum):
-    l1 = "l1"
-    l2 = "l2"
-
-
-class Balance(StrEnum):
-    undersample = "undersample"
-    class_weight = "class_weight"
-    oversample = "oversample"
-    none = "none"
-
-
-class Distribute(StrEnum):
-    none = "none"
-    mirrored = "mirrored"
-
-
-class Direction(StrEnum):
-    maximize = "maximize"
-    minimize = "minimize"
-
-
-class SamplerName(StrEnum):
-    tpe = "tpe"
-    random = "random"
-
-
-class PrunerName(StrEnum):
-    median = "median"
-    percentile = "percentile"
-    threshold = "threshold"
-    hyperband = "hyperband"
-    none = "none"
-
+ThresholdMethod = _choices("ThresholdMethod", "target_sensitivity youden f_beta")  # eval.threshold_method
+TTATransform = _choices("TTATransform", "identity hflip vflip rot90 rot180 rot270 transpose antitranspose")  # eval.tta_transforms, `melanoma export --tta`
+Activation = _choices("Activation", "relu gelu swish silu elu selu tanh sigmoid linear leaky_relu")
+Regularizer = _choices("Regularizer", "l1 l2")
+Balance = _choices("Balance", "undersample class_weight oversample none")
+Distribute = _choices("Distribute", "none mirrored")
+Direction = _choices("Direction", "maximize minimize")
+SamplerName = _choices("SamplerName", "tpe random")
+PrunerName = _choices("PrunerName", "median percentile threshold hyperband none")
 
 THRESHOLD_METHODS = tuple(m.value for m in ThresholdMethod)
 TTA_TRANSFORMS = tuple(t.value for t in TTATransform)
