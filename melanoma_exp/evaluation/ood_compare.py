@@ -184,7 +184,7 @@ def comparison_markdown(rows: list[dict], chosen: str) -> list[str]:
 
 
 METHOD_TEXT = {
-    "lesion_gate": "a separate tiny CNN trained to tell lesion photos from non-lesion images (outlier exposure)",
+    "lesion_gate": "separate small CNNs trained to tell lesion photos from non-lesion images (outlier exposure), averaged",
     "mahalanobis": "Mahalanobis distance of the classifier's backbone features to the training lesions",
 }
 

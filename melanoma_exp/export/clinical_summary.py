@@ -155,7 +155,7 @@ def write_ood_model(bundle_dir, model, detector: dict, layer_name: str = "backbo
 
         fitted = LesionGate.from_dict(detector)
         scorer, threshold = fitted.model, float(fitted.threshold)
-        output = "not-a-lesion probability of the lesion gate (a separate tiny CNN), shape [1, 1]"
+        output = "not-a-lesion probability of the lesion gate (small CNNs, averaged), shape [1, 1]"
     else:
         from melanoma_exp.evaluation.ood import MahalanobisOOD, ood_score_model
 
