@@ -21,6 +21,12 @@ from melanoma_exp.evaluation.clinical_report import (
     mlflow_metrics,
     served_probabilities,
 )
+from melanoma_exp.evaluation.model_checks import (
+    images_from_dataset,
+    ood_section,
+    robustness_section,
+    tta_section,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +53,6 @@ def evaluate_clinical(model, cfg: Any, prepared_dir, y_test, p_test, out_dir, tr
         (the ``clinical`` section for report.json, served test probabilities).
     """
     from melanoma_exp.evaluation.calibration import fold_temperature
-    from melanoma_exp.evaluation.model_checks import (
-        images_from_dataset,
-        ood_section,
-        robustness_section,
-        tta_section,
-    )
 
     eval_cfg, batch = cfg.eval, int(cfg.data.batch_size)
     out = Path(out_dir)

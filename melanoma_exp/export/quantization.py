@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from melanoma_exp.evaluation.model_checks import images_from_dataset
+
 # More flipped test decisions than this, or any lost sensitivity, and the bundle recommends the float
 # model on the device: at a sensitivity-first threshold small shifts in p flip decisions.
 MAX_FLIPPED_SHARE = 0.01
@@ -78,7 +80,6 @@ def held_out_test_split(data: dict[str, Any], limit: int = 2000) -> tuple[np.nda
     if not prepared or not (Path(prepared) / "manifest.json").is_file():
         return None
     from melanoma_exp.data.pipeline import make_dataset
-    from melanoma_exp.evaluation.model_checks import images_from_dataset
 
     images, labels = images_from_dataset(make_dataset(prepared, "test", batch_size=64, training=False), limit)
     return (images, labels) if len(labels) else None
