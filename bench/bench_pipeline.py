@@ -6,7 +6,14 @@ with the same augmentation (flip, rotate, zoom, contrast, brightness):
 (a) prepared: `make_dataset` over the shards written once by `prepare_dataset`;
 (b) naive: `keras.utils.image_dataset_from_directory` decoding and resizing every original JPEG
     every epoch, then the same augmentation;
-(c) ceiling: reading and parsing the shards only (no shuffle, no augmentation).
+(c) ceiling: reading and parsing the shards only (no shuffle, no augmentation);
+(d), (e): (a), (b) without augmentation;
+(f) what the trainer runs on the host since augmentation moved into the training step: read, parse,
+    shuffle, batch, uint8 out (`make_dataset(..., images_dtype="uint8")`), beside (a), the previous
+    host-augmented path;
+(g) the same augmentation as the trainer's Keras layers (`training.augmentation`) on batches
+    already in memory: work that runs on the accelerator on a GPU box, on these cores here;
+(h) = (g) with Keras's stock Random* layers (one resampling per layer) for comparison.
 
     python -m bench.bench_pipeline                       # short default run (< 2 min on 2 cores)
     python -m bench.bench_pipeline --n 2000 --epochs 3   # bigger
@@ -60,6 +67,48 @@ def _interleaved(pipelines: dict, rounds: int) -> dict[str, tuple[float, float]]
                statistics.median(1000 * cpu / n for _, cpu, n in values))
         for name, values in runs.items()
     }
+
+
+def _stock_keras_layers():
+    """The same augmentation from Keras's stock layers: one resampling per geometric layer."""
+    import keras
+
+    return keras.layers.Pipeline([
+        keras.layers.RandomFlip("horizontal_and_vertical", seed=0),
+        keras.layers.RandomRotation(AUGMENT["rotate"], fill_mode="reflect", interpolation="nearest", seed=1),
+        keras.layers.RandomZoom((-AUGMENT["zoom"], AUGMENT["zoom"]), fill_mode="reflect",
+                                interpolation="nearest", seed=2),
+        keras.layers.RandomContrast(AUGMENT["contrast"], value_range=(0, 255), seed=3),
+        keras.layers.RandomBrightness(AUGMENT["brightness"], value_range=(0, 255), seed=4),
+    ])
+
+
+def _in_model_augmentation(prepared: Path, batch: int, rounds: int, stock: bool = False) -> tuple[float, float]:
+    """(median images/s, median CPU ms per image) of the trainer's augmentation layers alone (or,
+    with `stock`, Keras's stock layers doing the same), compiled as in a training step, over every
+    split's batches held in memory."""
+    import statistics
+
+    import tensorflow as tf
+
+    from melanoma_exp.data.augment import augment_settings
+    from melanoma_exp.data.pipeline import make_dataset
+    from melanoma_exp.training.augmentation import augmentation_layer
+
+    layer = _stock_keras_layers() if stock else augmentation_layer(augment_settings(AUGMENT), seed=0)
+    step = tf.function(lambda x: layer(tf.cast(x, tf.float32), training=True))
+    batches = [x for split in ("train", "val", "test") for x, _ in
+               make_dataset(prepared, split, batch_size=batch, training=False, images_dtype="uint8")]
+    step(batches[0]).numpy()  # trace
+    runs = []
+    for _ in range(rounds):
+        wall, cpu = time.perf_counter(), _cpu_seconds()
+        for images in batches:
+            out = step(images)
+        out.numpy()
+        n = sum(int(b.shape[0]) for b in batches)
+        runs.append((n / (time.perf_counter() - wall), 1000 * (_cpu_seconds() - cpu) / n))
+    return statistics.median(r for r, _ in runs), statistics.median(c for _, c in runs)
 
 
 def _class_folders(raw_dir: Path, root: Path) -> Path:
@@ -137,15 +186,17 @@ def main(argv: list[str] | None = None) -> str:
         t1 = time.perf_counter()
         cfg = {"source": "bench", "raw_dir": str(raw), "prepared_root": str(work / "prepared"),
                "image_size": args.size, "balance": "none", "seed": 0, "shard_size": 256,
+               "chunk_size": None, "workers": None,
                "split": {"val": 0.16, "test": 0.20, "group_by": "lesion_id"}}
         prepared = prepare_dataset(cfg, progress=True)
         t2 = time.perf_counter()
-        def prepared_all(augment):
+        def prepared_all(augment, images_dtype="float32"):
             # Every split, so (a) and (b) see the same images: the train split alone is 64 %.
-            ds = make_dataset(prepared, "train", batch_size=args.batch, training=True, augment=augment)
+            ds = make_dataset(prepared, "train", batch_size=args.batch, training=True, augment=augment,
+                              images_dtype=images_dtype)
             for split in ("val", "test"):
                 ds = ds.concatenate(make_dataset(prepared, split, batch_size=args.batch, training=True,
-                                                 augment=augment))
+                                                 augment=augment, images_dtype=images_dtype))
             return ds
 
         naive_dir = _class_folders(raw, work / "by_class")
@@ -156,7 +207,10 @@ def main(argv: list[str] | None = None) -> str:
             "ceiling": _ceiling(prepared, args.batch),
             "prepared_plain": prepared_all(None),
             "naive_plain": _naive(naive_dir, args.size, args.batch, 0, augment=False),
+            "host_uint8": prepared_all(None, images_dtype="uint8"),
         }, args.epochs)
+        rates["in_model"] = _in_model_augmentation(prepared, args.batch, args.epochs)
+        rates["in_model_stock"] = _in_model_augmentation(prepared, args.batch, args.epochs, stock=True)
 
     cores = os.cpu_count()
     labels = {
@@ -165,6 +219,11 @@ def main(argv: list[str] | None = None) -> str:
         "ceiling": "(c) shard read + parse only (ceiling)",
         "prepared_plain": "(d) = (a) without augmentation",
         "naive_plain": "(e) = (b) without augmentation",
+        "host_uint8": "(f) the trainer's host path: augmentation moved into the training step; read, parse, shuffle, "
+                      "batch uint8",
+        "in_model": "(g) that augmentation as Keras layers, on batches in memory (accelerator work; "
+                    "these CPU cores here)",
+        "in_model_stock": "(h) = (g) with Keras's stock RandomFlip/Rotation/Zoom/Contrast/Brightness",
     }
     wall_ratio = rates["prepared"][0] / rates["naive"][0]
     cpu_ratio = rates["naive"][1] / rates["prepared"][1]
@@ -179,6 +238,9 @@ def main(argv: list[str] | None = None) -> str:
     print(f"  without augmentation (the data path alone): {plain_ratio:.1f}x images/s, "
           f"{rates['naive_plain'][1] / rates['prepared_plain'][1]:.1f}x less CPU per image")
     print(f"  one-off cost: synthesise {t1 - t0:.1f} s, prepare {t2 - t1:.1f} s ({n_images} images)")
+    host_before, host_after = rates["prepared"][1], rates["host_uint8"][1]
+    print(f"  host CPU per image with augmentation on: {host_before:.2f} ms on the host (a) -> "
+          f"{host_after:.2f} ms (f) with augmentation in the training step (target <= 0.5)")
     table = "\n".join(f"| {label} | {rates[name][0]:,.0f} | {rates[name][1]:.2f} |"
                       for name, label in labels.items())
     return (
@@ -188,7 +250,12 @@ def main(argv: list[str] | None = None) -> str:
         f"| pipeline | images/s | CPU ms / image |\n|---|---:|---:|\n{table}\n\n"
         f"**Prepared vs naive: {wall_ratio:.1f}x images/s, {cpu_ratio:.1f}x less CPU per image** on "
         f"{cores} cores; without augmentation {plain_ratio:.1f}x images/s. "
-        f"One-off prepare: {t2 - t1:.1f} s.\n"
+        f"One-off prepare: {t2 - t1:.1f} s.\n\n"
+        f"**Augmentation in the training step: host CPU {host_before:.2f} -> {host_after:.2f} ms per "
+        f"image** ((a) -> (f); target <= 0.5). The augmentation itself (g) costs "
+        f"{rates['in_model'][1]:.2f} CPU ms per image when these CPU cores run the training step "
+        f"(Keras's stock layers (h): {rates['in_model_stock'][1]:.2f}); on a GPU box it runs on the GPU, "
+        f"beside the model.\n"
     )
 
 
