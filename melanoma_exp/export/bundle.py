@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from melanoma_exp import DISCLAIMER
+from melanoma_exp.evaluation.tta import tta_model
 from melanoma_exp.export.clinical_summary import bundle_summary, write_ood_model
 from melanoma_exp.export.litert import convert_to_litert
+from melanoma_exp.export.model_card import render_model_card
+from melanoma_exp.export.quantization import compare_float_and_int8, held_out_test_split
 
 SCHEMA_VERSION = 1
 LABELS = ["benign", "malignant"]
@@ -147,8 +150,6 @@ def export_bundle(model: Any, out_dir: str | os.PathLike, *, meta: dict[str, Any
     spec = build_model_json(meta, height=height, width=width)  # validate meta before the slow part
     plain = model
     if tta:
-        from melanoma_exp.evaluation.tta import tta_model
-
         model = tta_model(model, tta)  # checks the names and that rotations get a square input
         spec["tta"] = tta_entry(tta)
     with tqdm(total=5 + bool(ood), desc=f"export {out.name}", unit="step", disable=not progress) as bar:
@@ -194,7 +195,6 @@ def _on_device_entry(out: Path, spec: dict[str, Any], data: dict[str, Any] | Non
     app should not run the int8 model."""
     import sys
 
-    from melanoma_exp.export.quantization import compare_float_and_int8, held_out_test_split
 
     split = held_out_test_split(data or {})
     if split is None:
@@ -212,7 +212,6 @@ def _on_device_entry(out: Path, spec: dict[str, Any], data: dict[str, Any] | Non
 def write_model_json(bundle_dir: str | os.PathLike, spec: dict[str, Any], *, card: bool = False) -> None:
     """Write a bundle's model.json atomically (a reader never sees half a file); with ``card``,
     MODEL_CARD.md from the same spec first. `export_bundle` is its only caller."""
-    from melanoma_exp.export.model_card import render_model_card
 
     bundle = Path(bundle_dir)
     if card:
@@ -293,7 +292,7 @@ def build_model_json(meta: dict[str, Any], *, height: int, width: int) -> dict[s
         "intended_use": INTENDED_USE,
         "limitations": list(LIMITATIONS),
         "disclaimer": DISCLAIMER,
-        # Issue 7: how the threshold was chosen, calibration, flagged subgroups (docs/evaluation.md).
+        # How the threshold was chosen, calibration, flagged subgroups (docs/evaluation.md).
         "clinical": bundle_summary(meta.get("clinical")),
         "tta": None,  # `melanoma export --tta`: tta_entry (the models average flipped/rotated views)
     }

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from melanoma_exp.export.litert import convert_to_litert
+
 
 def _finite(value: Any) -> Any:
     """NaN/inf -> None, recursively: model.json is read by strict JSON parsers (the app)."""
@@ -147,8 +149,6 @@ def write_ood_model(bundle_dir, model, detector: dict, layer_name: str = "backbo
         layer_name: the feature layer a ``mahalanobis`` detector was fitted on.
     """
     from pathlib import Path
-
-    from melanoma_exp.export.litert import convert_to_litert
 
     if detector.get("method") == "lesion_gate":
         from melanoma_exp.evaluation.ood_gate import LesionGate

@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 
 from melanoma_exp.export.registry import (
-    DEFAULT_MODEL_NAME,
     DEFAULT_PROMOTE_METRIC,
     champion_version,
     export_model,

@@ -8,6 +8,7 @@ contract 4 can be tested against the genuine article without ImageNet weights or
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import sys
 import tempfile
@@ -15,24 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
+from melanoma_exp.data.imageops import load_resized
 from melanoma_exp.data.real_photos import real_photos
+from melanoma_exp.data.synth import generate_synthetic
+from melanoma_exp.export.bundle import export_bundle
 
 TINY_REPORT_TEST = {"note": "tiny synthetic model for tests; metrics are meaningless"}
 
 
 def synthetic_arrays(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(images uint8 (n, size, size, 3), labels float32 (n,))`` of synthetic lesions.
-
-    Uses the data package's generator (contract 1 layout) when it exists, else draws skin-toned
-    backgrounds with a dark blob that is larger and more irregular for the malignant class.
-    """
-    try:
-        from melanoma_exp.data.imageops import load_resized
-        from melanoma_exp.data.synth import generate_synthetic
-    except ImportError:
-        return _fallback_arrays(n, size, seed)
-    import csv
-
+    """Return ``(images uint8 (n, size, size, 3), labels float32 (n,))`` of synthetic lesions drawn by
+    the data package's generator and read back through its loader."""
     with tempfile.TemporaryDirectory(prefix="tiny-synth-") as tmp:
         raw = Path(generate_synthetic(Path(tmp) / "raw", n=n, size=size, seed=seed))
         with open(raw / "metadata.csv", newline="", encoding="utf-8") as fh:
@@ -40,25 +34,6 @@ def synthetic_arrays(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.n
         images = [load_resized(next(raw.glob(f"{r['isic_id']}.*")), size) for r in rows]
         labels = [1.0 if r["diagnosis_1"] == "Malignant" else 0.0 for r in rows]
     return np.stack(images).astype(np.uint8), np.asarray(labels, dtype=np.float32)
-
-
-def _fallback_arrays(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Skin-toned noise with a brown blob; malignant blobs are bigger, darker and blotchy."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    images = np.empty((n, size, size, 3), np.uint8)
-    labels = (np.arange(n) % 2).astype(np.float32)
-    for i in range(n):
-        skin = np.array([205, 160, 130]) + rng.normal(0, 12, 3)
-        img = skin + rng.normal(0, 6, (size, size, 3))
-        radius = 0.15 + 0.12 * labels[i] + rng.uniform(-0.03, 0.03)
-        cy, cx = 0.5 + rng.uniform(-0.1, 0.1, 2)
-        wobble = 1 + 0.25 * labels[i] * np.sin(8 * np.arctan2(yy - cy, xx - cx) + rng.uniform(0, 6))
-        inside = ((yy - cy) ** 2 + (xx - cx) ** 2) < (radius * wobble) ** 2
-        lesion = np.array([110, 70, 50]) * (1 - 0.4 * labels[i]) + rng.normal(0, 20 * labels[i] + 5, 3)
-        img[inside] = lesion + rng.normal(0, 8 + 20 * labels[i], (int(inside.sum()), 3))
-        images[i] = np.clip(img, 0, 255).astype(np.uint8)
-    return images, labels
 
 
 def build_tiny_model(size: int):
@@ -83,8 +58,6 @@ def make_tiny_bundle(out_dir: str | os.PathLike, size: int = 64, *, n: int = 48,
     With ``ood`` the bundle also carries the not-a-lesion check (``ood.tflite`` + model.json ``ood``).
     """
     import keras
-
-    from melanoma_exp.export.bundle import export_bundle
 
     keras.utils.set_random_seed(seed)
     images, labels = synthetic_arrays(n, size, seed)

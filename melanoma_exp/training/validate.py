@@ -1,7 +1,8 @@
 """Check the composed config before any TensorFlow work, with errors that name the bad key.
 
-Hydra already rejects unknown group values (listing the valid choices); this catches bad *values*
-(`unfreeze.fraction=1.5`, `head.regularizer=l3`, ...) in seconds instead of after a TF start-up.
+Types and allowed choices are the schema's (`melanoma_exp.schema`, checked when Hydra composes);
+this adds what a schema cannot say: ranges (`unfreeze.fraction=1.5`), rules across keys, the
+backbone registry, and the groups without a schema (optimizer, tracking, eval.ood).
 """
 
 from __future__ import annotations
@@ -11,13 +12,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from melanoma_exp.data.real_photos import SOURCES as REAL_PHOTO_SOURCES
-from melanoma_exp.models.head import REGULARIZERS
 from melanoma_exp.models.registry import UnknownModelError, get_backbone
-from melanoma_exp.schema import THRESHOLD_METHODS, TTA_TRANSFORMS
+from melanoma_exp.schema import MONITORS, TTA_TRANSFORMS
 
-METRIC_STEMS = ("loss", "accuracy", "auc", "pr_auc", "precision_malignant", "recall_malignant")
-MONITORS = tuple(f"{split}/{stem}" for split in ("train", "val") for stem in METRIC_STEMS)
-ACTIVATIONS = ("relu", "gelu", "swish", "silu", "elu", "selu", "tanh", "sigmoid", "linear", "leaky_relu")
 TRI_STATE = ("auto", True, False)
 
 
@@ -25,7 +22,7 @@ class ConfigError(ValueError):
     """A config value is invalid; the message names the key and what is allowed."""
 
 
-def _get(cfg: DictConfig, key: str) -> Any:
+def _select(cfg: DictConfig, key: str) -> Any:
     value = OmegaConf.select(cfg, key, throw_on_missing=False, default="__absent__")
     if value == "__absent__":
         raise ConfigError(f"{key}: missing from the composed config")
@@ -33,7 +30,7 @@ def _get(cfg: DictConfig, key: str) -> Any:
 
 
 def _number(cfg, key, *, low=None, high=None, integer=False, low_open=False, high_open=False):
-    value = _get(cfg, key)
+    value = _select(cfg, key)
     kind = int if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kind):
         raise ConfigError(f"{key}={value!r}: expected {'an integer' if integer else 'a number'}")
@@ -45,7 +42,7 @@ def _number(cfg, key, *, low=None, high=None, integer=False, low_open=False, hig
 
 
 def _choice(cfg, key, allowed):
-    value = _get(cfg, key)
+    value = _select(cfg, key)
     if value not in allowed:
         raise ConfigError(f"{key}={value!r}: must be one of {', '.join(map(repr, allowed))}")
     return value
@@ -54,7 +51,7 @@ def _choice(cfg, key, allowed):
 def validate_config(cfg: DictConfig) -> None:
     """Raise `ConfigError` naming the first invalid key; return None when the config is usable."""
     try:
-        get_backbone(_get(cfg, "model.name"))
+        get_backbone(_select(cfg, "model.name"))
     except UnknownModelError as exc:
         raise ConfigError(str(exc)) from None
     _validate_data(cfg)
@@ -70,25 +67,26 @@ def validate_config(cfg: DictConfig) -> None:
 def _validate_data(cfg):
     _number(cfg, "data.image_size", low=32, integer=True)
     _number(cfg, "data.batch_size", low=1, integer=True)
-    _choice(cfg, "data.balance", ("undersample", "class_weight", "oversample", "none"))
 
 
 def _validate_head(cfg):
-    _number(cfg, "head.units", low=1, integer=True)
-    _choice(cfg, "head.activation", ACTIVATIONS)
-    _choice(cfg, "head.batch_norm", (True, False))
+    if cfg.head.units is None:  # GAP -> Dense(1): nothing for dropout1 or a second layer to follow
+        for key, off in (("dropout1", 0), ("second_dense", False)):
+            if cfg.head[key] != off:
+                raise ConfigError(f"head.{key}={cfg.head[key]!r}: head.units=null builds no hidden "
+                                  f"layer for it to follow; set head.{key}={str(off).lower()}")
+    else:
+        _number(cfg, "head.units", low=1, integer=True)
     _number(cfg, "head.dropout1", low=0, high=1, high_open=True)
-    _choice(cfg, "head.second_dense", (True, False))
-    if _get(cfg, "head.second_dense"):
+    if _select(cfg, "head.second_dense"):
         _number(cfg, "head.units2", low=1, integer=True)
         _number(cfg, "head.dropout2", low=0, high=1, high_open=True)
-    _choice(cfg, "head.regularizer", REGULARIZERS)
-    if _get(cfg, "head.regularizer") is not None:
+    if _select(cfg, "head.regularizer") is not None:
         _number(cfg, "head.regularization", low=0)
 
 
 def _validate_optimizer(cfg):
-    target = _get(cfg, "optimizer._target_")
+    target = _select(cfg, "optimizer._target_")
     if not isinstance(target, str) or not target.startswith("keras.optimizers."):
         raise ConfigError(f"optimizer._target_={target!r}: expected a keras.optimizers class")
     _number(cfg, "optimizer.learning_rate", low=0, low_open=True)
@@ -98,7 +96,6 @@ def _validate_unfreeze(cfg):
     _number(cfg, "unfreeze.after_epoch", low=0, integer=True)
     _number(cfg, "unfreeze.fraction", low=0, high=1)
     _number(cfg, "unfreeze.lr_factor", low=0, low_open=True)
-    _choice(cfg, "unfreeze.keep_bn_frozen", (True, False))
 
 
 def _validate_trainer(cfg):
@@ -110,8 +107,7 @@ def _validate_trainer(cfg):
     _number(cfg, "trainer.threshold", low=0, high=1, low_open=True, high_open=True)
     _choice(cfg, "trainer.mixed_precision", TRI_STATE)
     _choice(cfg, "trainer.jit_compile", TRI_STATE)
-    _choice(cfg, "trainer.distribute", ("none", "mirrored"))
-    steps = _get(cfg, "trainer.steps_per_epoch")
+    steps = _select(cfg, "trainer.steps_per_epoch")
     if steps is not None:
         _number(cfg, "trainer.steps_per_epoch", low=1, integer=True)
 
@@ -122,9 +118,9 @@ def _flag(cfg, key):
 
 def _validate_eval(cfg):
     """The clinical evaluation runs after training: a bad value here would cost a whole run."""
-    if not _flag(cfg, "eval.enabled"):
+    if not cfg.eval.enabled:
         return
-    method = _choice(cfg, "eval.threshold_method", THRESHOLD_METHODS)
+    method = cfg.eval.threshold_method
     if method == "target_sensitivity":
         _number(cfg, "eval.target_sensitivity", low=0, high=1, low_open=True)
     if method == "f_beta":
@@ -132,7 +128,7 @@ def _validate_eval(cfg):
     _number(cfg, "eval.bootstrap", low=1, integer=True)
     _number(cfg, "eval.confidence", low=0, high=1, low_open=True, high_open=True)
     _number(cfg, "eval.seed", low=0, integer=True)
-    if _flag(cfg, "eval.calibration.enabled"):
+    if cfg.eval.calibration.enabled:
         _number(cfg, "eval.calibration.bins", low=1, integer=True)
         low = _number(cfg, "eval.calibration.min_temperature", low=0, low_open=True)
         high = _number(cfg, "eval.calibration.max_temperature", low=0, low_open=True)
@@ -141,21 +137,20 @@ def _validate_eval(cfg):
                               f"eval.calibration.min_temperature={low!r}")
     _number(cfg, "eval.subgroup_margin", low=0, high=1)
     _number(cfg, "eval.subgroup_min_malignant", low=0, integer=True)
-    _flag(cfg, "eval.checks_in_sweep")
-    if _flag(cfg, "eval.robustness.enabled"):
+    if cfg.eval.robustness.enabled:
         _number(cfg, "eval.robustness.max_images", low=1, integer=True)
     if _flag(cfg, "eval.ood.enabled"):
-        layer = _get(cfg, "eval.ood.layer")
+        layer = _select(cfg, "eval.ood.layer")
         if not isinstance(layer, str) or not layer:
             raise ConfigError(f"eval.ood.layer={layer!r}: expected a layer name (default: backbone)")
         _number(cfg, "eval.ood.n_components", low=1, integer=True)
         _number(cfg, "eval.ood.max_lesion_rejection", low=0, high=1, high_open=True)
         _number(cfg, "eval.ood.n_non_lesion", low=2, integer=True)
         _number(cfg, "eval.ood.max_train", low=1, integer=True)
-        method = _get(cfg, "eval.ood.method")
+        method = _select(cfg, "eval.ood.method")
         if method not in ("lesion_gate", "mahalanobis"):
             raise ConfigError(f"eval.ood.method={method!r}: expected lesion_gate or mahalanobis")
-        held = _get(cfg, "eval.ood.held_out_sources")
+        held = _select(cfg, "eval.ood.held_out_sources")
         unknown = [s for s in (held or []) if s not in REAL_PHOTO_SOURCES]
         if unknown or (held is not None and not (OmegaConf.is_list(held) or isinstance(held, list | tuple))):
             raise ConfigError(f"eval.ood.held_out_sources={held!r}: expected a list of {', '.join(REAL_PHOTO_SOURCES)}")
@@ -166,13 +161,8 @@ def _validate_eval(cfg):
         _number(cfg, "eval.ood.fresh_lesions.n", low=1, integer=True)
         _number(cfg, "eval.ood.fresh_lesions.render_size", low=16, integer=True)
         _flag(cfg, "eval.ood.compare")
-    if _flag(cfg, "eval.tta"):
-        transforms = _get(cfg, "eval.tta_transforms")
-        names = list(transforms) if OmegaConf.is_list(transforms) or isinstance(transforms, list | tuple) else None
-        unknown = [t for t in names or [] if t not in TTA_TRANSFORMS]
-        if not names or unknown:
-            raise ConfigError(f"eval.tta_transforms={transforms!r}: expected a non-empty list of "
-                              f"{', '.join(TTA_TRANSFORMS)}" + (f"; unknown: {', '.join(map(str, unknown))}" if unknown else ""))
+    if cfg.eval.tta and not cfg.eval.tta_transforms:
+        raise ConfigError(f"eval.tta_transforms=[]: eval.tta=true needs at least one of {', '.join(TTA_TRANSFORMS)}")
 
 
 class SyntheticSweepRefused(ConfigError):

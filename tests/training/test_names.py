@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from melanoma_exp.training.names import contract_logs, contract_name, improved, keras_key, monitor_mode
 from melanoma_exp.schema import MONITORS
+from melanoma_exp.training.names import contract_logs, contract_name, improved, keras_key, monitor_mode
 
 
 @pytest.mark.parametrize(
