@@ -31,6 +31,7 @@ Distribute = _choices("Distribute", "none mirrored")
 Direction = _choices("Direction", "maximize minimize")
 SamplerName = _choices("SamplerName", "tpe random")
 PrunerName = _choices("PrunerName", "median percentile threshold hyperband none")
+OODMethod = _choices("OODMethod", "lesion_gate mahalanobis")  # eval.ood.method
 
 THRESHOLD_METHODS = tuple(m.value for m in ThresholdMethod)
 TTA_TRANSFORMS = tuple(t.value for t in TTATransform)
@@ -152,6 +153,36 @@ class RobustnessConfig:
 
 
 @dataclass
+class GateConfig:
+    size: int = MISSING
+    epochs: int = MISSING
+    members: int = MISSING
+
+
+@dataclass
+class FreshLesionsConfig:
+    n: int = MISSING
+    render_size: int = MISSING
+    seed: int = MISSING
+
+
+@dataclass
+class OODConfig:
+    enabled: bool = MISSING
+    method: OODMethod = MISSING
+    layer: str = MISSING
+    n_components: int = MISSING
+    max_lesion_rejection: float = MISSING
+    n_non_lesion: int = MISSING
+    max_train: int = MISSING
+    held_out_sources: list[str] | None = MISSING  # packages of melanoma_exp.data.real_photos.SOURCES
+    crops_per_photo: int = MISSING
+    gate: GateConfig = field(default_factory=GateConfig)
+    fresh_lesions: FreshLesionsConfig = field(default_factory=FreshLesionsConfig)
+    compare: bool = MISSING
+
+
+@dataclass
 class EvalConfig:
     enabled: bool = MISSING
     threshold_method: ThresholdMethod = MISSING
@@ -164,7 +195,7 @@ class EvalConfig:
     subgroup_margin: float = MISSING
     subgroup_min_malignant: int = MISSING
     robustness: RobustnessConfig = field(default_factory=RobustnessConfig)
-    ood: dict[str, Any] = MISSING
+    ood: OODConfig = field(default_factory=OODConfig)
     tta: bool = MISSING
     checks_in_sweep: bool = MISSING
     tta_transforms: list[TTATransform] = MISSING

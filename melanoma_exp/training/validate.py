@@ -2,7 +2,7 @@
 
 Types and allowed choices are the schema's (`melanoma_exp.schema`, checked when Hydra composes);
 this adds what a schema cannot say: ranges (`unfreeze.fraction=1.5`), rules across keys, the
-backbone registry, and the groups without a schema (optimizer, tracking, eval.ood).
+backbone registry, and the groups without a schema (model, optimizer, tracking).
 """
 
 from __future__ import annotations
@@ -112,10 +112,6 @@ def _validate_trainer(cfg):
         _number(cfg, "trainer.steps_per_epoch", low=1, integer=True)
 
 
-def _flag(cfg, key):
-    return _choice(cfg, key, (True, False))
-
-
 def _validate_eval(cfg):
     """The clinical evaluation runs after training: a bad value here would cost a whole run."""
     if not cfg.eval.enabled:
@@ -139,20 +135,15 @@ def _validate_eval(cfg):
     _number(cfg, "eval.subgroup_min_malignant", low=0, integer=True)
     if cfg.eval.robustness.enabled:
         _number(cfg, "eval.robustness.max_images", low=1, integer=True)
-    if _flag(cfg, "eval.ood.enabled"):
-        layer = _select(cfg, "eval.ood.layer")
-        if not isinstance(layer, str) or not layer:
-            raise ConfigError(f"eval.ood.layer={layer!r}: expected a layer name (default: backbone)")
+    if cfg.eval.ood.enabled:
+        if not cfg.eval.ood.layer:
+            raise ConfigError("eval.ood.layer='': expected a layer name (the models' is backbone)")
         _number(cfg, "eval.ood.n_components", low=1, integer=True)
         _number(cfg, "eval.ood.max_lesion_rejection", low=0, high=1, high_open=True)
         _number(cfg, "eval.ood.n_non_lesion", low=2, integer=True)
         _number(cfg, "eval.ood.max_train", low=1, integer=True)
-        method = _select(cfg, "eval.ood.method")
-        if method not in ("lesion_gate", "mahalanobis"):
-            raise ConfigError(f"eval.ood.method={method!r}: expected lesion_gate or mahalanobis")
-        held = _select(cfg, "eval.ood.held_out_sources")
-        unknown = [s for s in (held or []) if s not in REAL_PHOTO_SOURCES]
-        if unknown or (held is not None and not (OmegaConf.is_list(held) or isinstance(held, list | tuple))):
+        held = cfg.eval.ood.held_out_sources
+        if [s for s in (held or []) if s not in REAL_PHOTO_SOURCES]:
             raise ConfigError(f"eval.ood.held_out_sources={held!r}: expected a list of {', '.join(REAL_PHOTO_SOURCES)}")
         _number(cfg, "eval.ood.crops_per_photo", low=1, integer=True)
         _number(cfg, "eval.ood.gate.size", low=8, integer=True)
@@ -160,7 +151,6 @@ def _validate_eval(cfg):
         _number(cfg, "eval.ood.gate.members", low=1, integer=True)
         _number(cfg, "eval.ood.fresh_lesions.n", low=1, integer=True)
         _number(cfg, "eval.ood.fresh_lesions.render_size", low=16, integer=True)
-        _flag(cfg, "eval.ood.compare")
     if cfg.eval.tta and not cfg.eval.tta_transforms:
         raise ConfigError(f"eval.tta_transforms=[]: eval.tta=true needs at least one of {', '.join(TTA_TRANSFORMS)}")
 
