@@ -9,8 +9,11 @@ session temp folder. They are small on purpose (2 CPU cores are shared by the wh
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
+import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,25 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # `import keras` writes ~/.keras/keras.json; keep the user's home clean.
 os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="keras-home-"))
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_reaches_child_processes(request):
+    """Children started by a test get Ctrl-C as a terminal gives it. Seen once in CI (2 xdist
+    workers): three tests on one worker sent SIGINT to their children and none reacted, as if the
+    worker had been left with SIGINT ignored or blocked (both are inherited across exec) by something
+    earlier in that process. Restore the default before each test and say which test changed it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    blocked = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    handler = signal.getsignal(signal.SIGINT)
+    if blocked or handler is not signal.default_int_handler:
+        warnings.warn(f"{request.node.nodeid} left SIGINT {'blocked' if blocked else handler!r} in the test "
+                      "process; restored for the next test", stacklevel=1)
+
 
 # Settings of the shared small dataset (tests may read these to reason about expected sizes).
 SMALL_N = 160

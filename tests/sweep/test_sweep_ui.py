@@ -22,7 +22,7 @@ from melanoma_exp.paths import project_root
 
 from .helpers import sweep_env
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = pytest.mark.timeout(600)
 
 
 def free_port() -> int:
@@ -110,7 +110,7 @@ def stop_and_check_nothing_survives(proc: subprocess.Popen, sig: int, output: Ou
     family = _descendants(proc.pid)
     assert len(family) >= 3, "MLflow (with its workers) and optuna-dashboard should be running"
     proc.send_signal(sig)
-    assert proc.wait(timeout=60) == 0, "".join(output.seen)[-3000:]
+    assert proc.wait(timeout=240) == 0, "".join(output.seen)[-3000:]
     deadline = time.monotonic() + 20
     while alive(family) and time.monotonic() < deadline:
         time.sleep(0.2)

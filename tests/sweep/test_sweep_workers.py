@@ -49,6 +49,7 @@ def test_killed_worker_trial_is_failed_requeued_and_rerun(tmp_path):
     assert states(study) == {"COMPLETE": 3, "FAIL": 1}
 
 
+@pytest.mark.timeout(900)
 def test_ctrl_c_leaves_the_study_consistent_and_a_rerun_resumes(tmp_path):
     worker = start_toy(tmp_path, "sweep.n_trials=3", "sweep.pruner.name=none",
                        "+toy.slow_trials=[1]", "+toy.slow_s=120")
@@ -58,7 +59,7 @@ def test_ctrl_c_leaves_the_study_consistent_and_a_rerun_resumes(tmp_path):
         time.sleep(0.2)  # interrupt the trial's work, not its setup (config, storage look-ups)
     assert list(tmp_path.glob("sweeps/toy/*/trial_1/sleeping")), "trial 1 never started its work"
     worker.send_signal(signal.SIGINT)
-    assert stopped(worker, tmp_path / "worker.log", timeout=120) != 0
+    assert stopped(worker, tmp_path / "worker.log", timeout=300) != 0  # generous: a loaded CI box
     study = load(tmp_path)
     assert "RUNNING" not in states(study)
     interrupted = next(t for t in study.trials if t.number == 1)
