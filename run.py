@@ -5,6 +5,7 @@
     python run.py model=densenet201 head.units=512 # any key from the command line
     python run.py model=densenet201 --cfg job      # print the composed config, train nothing
     python run.py +cv=kfold cv.folds=5             # grouped k-fold cross-validation
+    python run.py trainer.backend=jax              # Keras on JAX (trains without TensorFlow)
 
 Returns the objective (best `trainer.monitor`) so Hydra sweepers can optimise it.
 Research tool, not medical advice.
@@ -23,7 +24,9 @@ SWEEP_CHECKS_DATA = True
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     from melanoma_exp.data.summary import data_banner
+    from melanoma_exp.training.runtime import select_backend
 
+    select_backend(str(cfg.trainer.backend))  # KERAS_BACKEND, before anything imports Keras
     print(data_banner(cfg.data), flush=True)  # first line: the data this run trains on
     if cfg.get("cv"):  # `+cv=kfold`: one run per fold, objective = mean over folds
         from melanoma_exp.commands.cv import cross_validate

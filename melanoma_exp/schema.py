@@ -28,6 +28,7 @@ Activation = _choices("Activation", "relu gelu swish silu elu selu tanh sigmoid 
 Regularizer = _choices("Regularizer", "l1 l2")
 Balance = _choices("Balance", "undersample class_weight oversample none")
 Distribute = _choices("Distribute", "none mirrored")
+Backend = _choices("Backend", "tensorflow jax")  # trainer.backend (Keras 3 backends the trainer runs on)
 Direction = _choices("Direction", "maximize minimize")
 SamplerName = _choices("SamplerName", "tpe random")
 PrunerName = _choices("PrunerName", "median percentile threshold hyperband none")
@@ -131,6 +132,7 @@ class TrainerConfig:
     mixed_precision: Any = MISSING  # auto | true | false
     jit_compile: Any = MISSING  # auto | true | false
     distribute: Distribute = MISSING
+    backend: Backend = MISSING
     steps_per_epoch: int | None = MISSING
     resume: bool = MISSING
     run_dir: str | None = MISSING

@@ -12,10 +12,14 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from melanoma_exp import DISCLAIMER
 from melanoma_exp.commands.train import train
 from melanoma_exp.config import compose
+from melanoma_exp.data.augment import augment_settings
 from melanoma_exp.export.demo_step import step_export
+from melanoma_exp.training.augmentation import split_settings
 from melanoma_exp.training.runtime import resolve_run_dir
 
 
@@ -34,24 +38,27 @@ def step_data(state: dict) -> dict:
 
 
 def pipeline_summary(prepared_dir, data) -> str:
-    """One augmented pass over the training split: batch shape, dtype, value range, images/s."""
+    """One pass over the training split as the trainer reads it (uint8 batches; `data.augment` runs
+    inside the training step, only the ``capture`` preset on the host): shape, dtype, range, images/s."""
     from omegaconf import OmegaConf
 
     from melanoma_exp.data.pipeline import class_weight, make_dataset
 
     augment = OmegaConf.to_container(data.augment, resolve=True) if data.augment else None
-    ds = make_dataset(prepared_dir, "train", batch_size=int(data.batch_size), training=True,
-                      augment=augment, seed=int(data.seed), balance=str(data.balance))
+    _, on_host = split_settings(augment_settings(augment))
+    ds = make_dataset(prepared_dir, "train", batch_size=int(data.batch_size), training=True, augment=on_host,
+                      seed=int(data.seed), balance=str(data.balance), images_dtype="uint8")
     start, n, low, high = time.perf_counter(), 0, 255.0, 0.0
     for images, labels in ds:
+        images, labels = np.asarray(images), np.asarray(labels)
         if n == 0:
-            shape, dtype, label_mean = tuple(images.shape), images.dtype.name, float(labels.numpy().mean())
+            shape, dtype, label_mean = tuple(images.shape), images.dtype.name, float(labels.mean())
         n += int(images.shape[0])
-        low, high = min(low, float(images.numpy().min())), max(high, float(images.numpy().max()))
+        low, high = min(low, float(images.min())), max(high, float(images.max()))
     seconds = time.perf_counter() - start
     weights = class_weight(prepared_dir, str(data.balance))
     return "\n".join([
-        "input pipeline (train split, augmented):",
+        "input pipeline (train split, as the trainer reads it; augmentation runs in the training step):",
         f"  first batch {shape} {dtype}, values {low:.0f}..{high:.0f} (raw RGB 0..255; the model "
         f"normalises), malignant share {label_mean:.2f}",
         f"  one epoch: {n} images in {seconds:.1f} s ({n / seconds:.0f} images/s incl. start-up)",

@@ -150,7 +150,9 @@ def random_capture_degradation(image: np.ndarray, rng: np.random.Generator, prob
     return DEGRADATIONS[name](img, float(rng.uniform(0.3, 1.3)), rng).astype(np.float32)
 
 
-def _capture_numpy(images: np.ndarray, seed: np.ndarray, probability: float) -> np.ndarray:
+def capture_numpy(images: np.ndarray, seed: np.ndarray, probability: float) -> np.ndarray:
+    """The ``capture`` augmentation on a float32 batch (B, H, W, 3) in 0–255, in NumPy: each image
+    degraded with ``probability``; ``seed`` (ints) fixes the draws."""
     rng = np.random.default_rng([int(v) & 0xFFFFFFFF for v in np.asarray(seed).ravel()])
     return np.stack([random_capture_degradation(img, rng, probability) for img in images]).astype(np.float32)
 
@@ -165,7 +167,7 @@ def capture_augment_batch(images, seed, probability: float = 0.5):
     import tensorflow as tf
 
     out = tf.numpy_function(
-        lambda x, s: _capture_numpy(x, s, probability), [images, seed], tf.float32, stateful=False
+        lambda x, s: capture_numpy(x, s, probability), [images, seed], tf.float32, stateful=False
     )
     out.set_shape(images.shape)
     return out

@@ -38,7 +38,7 @@ def _pixels(base: Path, index: pd.DataFrame, store: np.ndarray) -> None:
         ids = list(load_split_index(base, split)["isic_id"])
         offset = 0
         for images, _ in make_dataset(base, split, batch_size=256, training=False):
-            for image in images.numpy():
+            for image in np.asarray(images):
                 # the pipeline casts stored uint8 to float32 exactly; cast back without loss
                 store[row_of[ids[offset]]] = image.astype(np.uint8)
                 offset += 1

@@ -1,4 +1,5 @@
-"""tf.data input pipeline over a prepared dataset's shards (contract 2 -> model input).
+"""The input pipeline over a prepared dataset's shards (contract 2 -> model input): tf.data on the
+TensorFlow backend, `py_dataset.ShardSequence` (no TensorFlow) on the others.
 
 Output: `(images, labels)` with images float32 RGB in **0..255**, shape (B, S, S, 3), and labels
 float32 (B,), 1 = malignant; with `images_dtype="uint8"` the images stay uint8 (the trainer's path:
@@ -15,6 +16,7 @@ benign and malignant equally often (epoch length unchanged). Eval datasets keep 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +27,29 @@ from melanoma_exp.data.shards import parse_batch
 from melanoma_exp.data.split import SPLITS
 
 SHUFFLE_BUFFER = 4096
+
+
+def keras_backend() -> str:
+    """The backend Keras runs on in this process (importing Keras fixes it: `KERAS_BACKEND`)."""
+    import keras
+
+    return keras.backend.backend()
+
+
+def _py_dataset(prepared_dir, split, files, size, settings, *, batch_size, training, seed, balance,
+                images_dtype, workers):
+    """`make_dataset` without TensorFlow: only the ``capture`` preset can augment on the host here."""
+    from melanoma_exp.data.py_dataset import ShardSequence
+
+    on_host = {k: v for k, v in settings.items() if v and k != "capture"}
+    if training and on_host:
+        raise ValueError(f"data.augment {sorted(on_host)} on the host needs TensorFlow (tf.data); on "
+                         f"backend {keras_backend()!r} they run inside the training step (training.augmentation)")
+    labels = load_split_index(prepared_dir, split)["label"].to_numpy()
+    return ShardSequence([Path(f) for f in files], labels, size, batch_size=batch_size, training=training,
+                         seed=seed, balance=balance if training else "none", images_dtype=images_dtype,
+                         capture=float(settings.get("capture") or 0.0) if training else 0.0,
+                         workers=int(workers or os.cpu_count() or 1))
 
 
 def _check_split(split: str) -> None:
@@ -86,9 +111,13 @@ def _oversampled(records, n_examples: int, seed: int):
 
 def make_dataset(
     prepared_dir, split: str, *, batch_size: int, training: bool, augment=None, seed: int = 0,
-    balance: str = "none", images_dtype: str = "float32",
+    balance: str = "none", images_dtype: str = "float32", workers: int | None = None,
 ):
-    """A `tf.data.Dataset` of `(images float32 (B,S,S,3) 0..255, labels float32 (B,))`.
+    """Batches of `(images float32 (B,S,S,3) 0..255, labels float32 (B,))` for Keras.
+
+    A `tf.data.Dataset` when Keras runs on TensorFlow; on any other backend (`trainer.backend: jax`)
+    a TensorFlow-free `py_dataset.ShardSequence` over the same shards (same batches for eval splits,
+    another shuffle order for training).
 
     Args:
         prepared_dir: a folder written by `prepare_dataset`.
@@ -102,9 +131,8 @@ def make_dataset(
         images_dtype: "float32" (default) or "uint8": without host augmentation the batches stay
             uint8, 4x fewer bytes to copy to the device and no cast on the host. Augmented
             batches (host augmentation) are always float32.
+        workers: reading threads of the TensorFlow-free path (`data.workers`; None = one per core).
     """
-    import tensorflow as tf
-
     _check_split(split)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -115,6 +143,10 @@ def make_dataset(
     files = [str(Path(prepared_dir) / name) for name in manifest["shards"][split]]
     n_examples = int(manifest["counts"][split]["total"])
     settings = augment_settings(augment) if training else augment_settings(None)
+    if keras_backend() != "tensorflow":
+        return _py_dataset(prepared_dir, split, files, size, settings, batch_size=batch_size, training=training,
+                           seed=seed, balance=balance, images_dtype=images_dtype, workers=workers)
+    import tensorflow as tf
 
     ds = _records(files, training, seed)
     if training and balance == "oversample":

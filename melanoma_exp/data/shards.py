@@ -3,8 +3,9 @@
 Shards (TFRecord of tf.train.Example): each record holds one image decoded and resized once:
 `image` = raw uint8 bytes of an (S, S, 3) RGB array in row-major HWC order, `label` = int64
 (1 = malignant), `isic_id` = bytes. Raw pixels (not JPEG) mean an epoch does no image decoding at
-all: reading a batch is a memcpy. TensorFlow is imported inside the functions (the CLI and config
-code stay light).
+all: reading a batch is a memcpy. Writing needs no TensorFlow (`serialize_record`, `frame_record`
+write the bytes TensorFlow would); tf.data reads them (`parse_batch`) and so does the TensorFlow-free
+reader (`record_offsets`, `parse_record`).
 
 Chunks (`PixelChunks`): while prepare decodes, it commits every few hundred images to a chunk file
 (atomically), so a killed prepare resumes where it stopped and memory never holds more than two
@@ -51,8 +52,6 @@ def write_shards(
     With `checksums`, each shard's sha256 is added as `{name: digest}` right after the shard is
     closed (while it is still in the page cache), so hashing costs no extra cold read.
     """
-    import tensorflow as tf
-
     def close(writer, name):
         writer.close()
         if checksums is not None:
@@ -66,20 +65,63 @@ def write_shards(
         if written % shard_size == 0:
             if writer is not None:
                 close(writer, names[written // shard_size - 1])
-            writer = tf.io.TFRecordWriter(str(folder / names[written // shard_size]))
-        feature = {
-            "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[pixels.tobytes()])),
-            "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
-            "isic_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[isic_id.encode()])),
-        }
-        example = tf.train.Example(features=tf.train.Features(feature=feature))
-        writer.write(example.SerializeToString(deterministic=True))  # map order fixed: same bytes in any process
+            writer = open(folder / names[written // shard_size], "wb")
+        writer.write(frame_record(serialize_record(pixels.tobytes(), int(label), isic_id)))
         written += 1
     if writer is not None:
         close(writer, names[(written - 1) // shard_size])
     for name in names[max(1, -(-written // shard_size)) :]:  # an empty split still gets one file
-        close(tf.io.TFRecordWriter(str(folder / name)), name)
+        close(open(folder / name, "wb"), name)
     return names
+
+
+# --- The record format without TensorFlow: tf.train.Example in protobuf wire format, framed as TFRecord.
+# The bytes are exactly what `tf.train.Example.SerializeToString(deterministic=True)` and
+# `tf.io.TFRecordWriter` write (map entries sorted by key; tests/data compares them), so prepare needs no
+# TensorFlow, and the JAX backend reads the shards without it.
+_HEADER, _FOOTER = 12, 4
+
+
+def _put_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field (wire type 2)."""
+    return _put_varint(number << 3 | 2) + _put_varint(len(payload)) + payload
+
+
+def serialize_record(image: bytes, label: int, isic_id: str) -> bytes:
+    """One `RECORD_FORMAT` record as a serialized tf.train.Example (deterministic map order)."""
+    features = {
+        "image": _field(1, _field(1, image)),  # Feature.bytes_list(1) -> BytesList.value(1)
+        "isic_id": _field(1, _field(1, isic_id.encode())),
+        "label": _field(3, _field(1, _put_varint(label))),  # Feature.int64_list(3), packed values
+    }
+    entries = b"".join(_field(1, _field(1, key.encode()) + _field(2, value))
+                       for key, value in sorted(features.items()))
+    return _field(1, entries)  # Example.features(1) -> Features.feature(1): map entries
+
+
+def _masked_crc(data: bytes) -> int:
+    import google_crc32c
+
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def frame_record(data: bytes) -> bytes:
+    """TFRecord framing: length, masked CRC-32C of the length, data, masked CRC-32C of the data."""
+    length = len(data).to_bytes(8, "little")
+    return length + _masked_crc(length).to_bytes(4, "little") + data + _masked_crc(data).to_bytes(4, "little")
 
 
 def parse_batch(serialized, image_size: int):
@@ -94,6 +136,105 @@ def parse_batch(serialized, image_size: int):
     images = tf.io.decode_raw(parsed["image"], tf.uint8)
     images = tf.reshape(images, [-1, image_size, image_size, 3])
     return images, parsed["label"]
+
+
+# --- Reading shards without TensorFlow (the JAX backend's input path) ---------------------------------
+# The CRCs are not checked on read: a truncated shard is caught by its framing, and prepare's sha256
+# per shard (manifest `checksums`) guards the bytes.
+
+
+def record_offsets(path: Path) -> list[tuple[int, int]]:
+    """``(offset, length)`` of every record's payload in a TFRecord file, in file order.
+
+    Raises:
+        ValueError: the file ends inside a record (a shard cut short), naming the file.
+    """
+    size = os.path.getsize(path)
+    out, pos = [], 0
+    with open(path, "rb") as handle:
+        while pos < size:
+            handle.seek(pos)
+            header = handle.read(_HEADER)
+            if len(header) < _HEADER:
+                raise ValueError(f"{path}: truncated TFRecord header at byte {pos} (file size {size})")
+            length = int.from_bytes(header[:8], "little")
+            end = pos + _HEADER + length + _FOOTER
+            if end > size:
+                raise ValueError(f"{path}: the record at byte {pos} needs {length} bytes, the file ends first "
+                                 "(a shard cut short: prepare the dataset again)")
+            out.append((pos + _HEADER, length))
+            pos = end
+    return out
+
+
+def _varint(buf, pos: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _fields(buf, start: int, end: int):
+    """(field number, wire type, value) of a protobuf message; value = (start, end) for bytes."""
+    pos = start
+    while pos < end:
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+        elif wire == 2:
+            length, pos = _varint(buf, pos)
+            value, pos = (pos, pos + length), pos + length
+        elif wire == 1:
+            value, pos = None, pos + 8
+        elif wire == 5:
+            value, pos = None, pos + 4
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire} in a shard record")
+        yield number, wire, value
+
+
+def parse_record(buf) -> dict:
+    """One serialized tf.train.Example of `RECORD_FORMAT` -> ``{"image": memoryview, "label": int,
+    "isic_id": str}``, without TensorFlow (a minimal protobuf reader for this one message)."""
+    view = memoryview(buf)
+    out: dict = {}
+    for number, _, (f_start, f_end) in _fields(view, 0, len(view)):  # Example.features
+        if number != 1:
+            continue
+        for entry_no, _, (e_start, e_end) in _fields(view, f_start, f_end):  # map<string, Feature>
+            if entry_no != 1:
+                continue
+            key, feature = None, None
+            for no, _, value in _fields(view, e_start, e_end):
+                if no == 1:
+                    key = bytes(view[value[0]:value[1]]).decode()
+                elif no == 2:
+                    feature = value
+            if key in RECORD_FORMAT and feature is not None:
+                out[key] = _feature_value(view, *feature)
+    missing = set(RECORD_FORMAT) - set(out)
+    if missing:
+        raise ValueError(f"a shard record lacks {sorted(missing)} (RECORD_FORMAT: {sorted(RECORD_FORMAT)})")
+    out["isic_id"] = bytes(out["isic_id"]).decode()
+    return out
+
+
+def _feature_value(view, start: int, end: int):
+    """The single value of a Feature: bytes (BytesList) or int (Int64List, packed or not)."""
+    for kind, _, (l_start, l_end) in _fields(view, start, end):
+        for no, wire, value in _fields(view, l_start, l_end):
+            if no != 1:
+                continue
+            if kind == 1:  # bytes_list
+                return view[value[0]:value[1]]
+            if kind == 3:  # int64_list
+                return _varint(view, value[0])[0] if wire == 2 else value
+    raise ValueError("a shard record holds an empty or unsupported feature")
 
 
 # --- Decoded-pixel chunks: prepare's resumable work store ---------------------------------------------

@@ -48,7 +48,7 @@ def collect_images(dataset, indices: list[int]) -> np.ndarray:
     """The images at `indices` (dataset order) without holding the whole split in memory."""
     wanted, out, offset = set(indices), {}, 0
     for images, _ in dataset:
-        batch = images.numpy()
+        batch = np.asarray(images)
         for i in range(len(batch)):
             if offset + i in wanted:
                 out[offset + i] = batch[i]

@@ -15,21 +15,37 @@ from melanoma_exp.models.registry import get_backbone
 
 
 def _split_model(model, last_conv_layer: str):
-    """(layers before the backbone, backbone -> [conv map, backbone output], layers after it)."""
+    """(input -> conv map, conv map -> P(malignant)): the classifier cut at the target layer."""
     import keras
 
     backbone = model.get_layer("backbone")
     index = model.layers.index(backbone)
-    before = [layer for layer in model.layers[1:index]]
-    after = model.layers[index + 1 :]
-    conv_and_out = keras.Model(
-        backbone.input, [backbone.get_layer(last_conv_layer).output, backbone.output]
-    )
-    return before, conv_and_out, after
+    before, after = model.layers[1:index], model.layers[index + 1 :]
+    conv_tensor = backbone.get_layer(last_conv_layer).output
+    to_conv = keras.Model(backbone.input, conv_tensor)
+    # the registry's layers are the backbone's last activation; a layer further in is cut out too
+    rest = None if conv_tensor is backbone.output else keras.Model(conv_tensor, backbone.output)
+
+    def features(x):
+        for layer in before:
+            x = layer(x, training=False)
+        return to_conv(x, training=False)
+
+    def head(conv):
+        h = conv if rest is None else rest(conv, training=False)
+        for layer in after:
+            h = layer(h, training=False)
+        return h
+
+    return features, head
 
 
 def gradcam_heatmaps(model, images: np.ndarray, model_name: str, batch_size: int = 16) -> np.ndarray:
     """Grad-CAM heatmaps for the predicted class, one per image, at the input resolution.
+
+    Runs on the backend Keras runs on: the map and the weighting are `keras.ops`, the gradient of
+    the score with respect to the conv map comes from the backend's own autodiff (TensorFlow's
+    GradientTape, `jax.grad`).
 
     Args:
         model: a model from `build_model` (0-255 RGB in, P(malignant) out).
@@ -44,29 +60,42 @@ def gradcam_heatmaps(model, images: np.ndarray, model_name: str, batch_size: int
     return np.concatenate(chunks) if chunks else np.zeros(images.shape[:3], np.float32)
 
 
-def _gradcam_batch(parts, images: np.ndarray) -> np.ndarray:
+def _score(head, conv):
+    """Summed log-probability of each image's predicted class (less saturated than p itself); the
+    images are independent in inference mode, so d(sum)/d(conv) holds each image's own gradient."""
+    from keras import ops
+
+    p = ops.cast(ops.reshape(head(conv), [-1]), "float32")
+    return ops.sum(ops.log(ops.where(p >= 0.5, p, 1.0 - p) + 1e-7))
+
+
+def _conv_gradient(head, conv):
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.grad(lambda c: _score(head, c))(conv)
     import tensorflow as tf
 
-    before, conv_and_out, after = parts
-    x = tf.convert_to_tensor(images, dtype=tf.float32)
     with tf.GradientTape() as tape:
-        tape.watch(x)  # the backbone may be frozen: watch the input so every op is recorded
-        h = x
-        for lyr in before:
-            h = lyr(h, training=False)
-        conv, h = conv_and_out(h, training=False)
-        for lyr in after:
-            h = lyr(h, training=False)
-        p = tf.cast(tf.reshape(h, [-1]), tf.float32)
-        # log-probability of the predicted class: less saturated than the probability itself
-        score = tf.math.log(tf.where(p >= 0.5, p, 1.0 - p) + 1e-7)
-    grads = tape.gradient(score, conv)
-    weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-    cam = tf.nn.relu(tf.reduce_sum(weights * tf.cast(conv, tf.float32), axis=-1))
-    cam = tf.image.resize(cam[..., None], images.shape[1:3], method="bilinear")[..., 0]
-    peak = tf.reduce_max(cam, axis=(1, 2), keepdims=True)
-    cam = tf.math.divide_no_nan(cam, peak)
-    return cam.numpy().astype(np.float32)
+        tape.watch(conv)  # the backbone may be frozen: watch the map itself
+        score = _score(head, conv)
+    return tape.gradient(score, conv)
+
+
+def _gradcam_batch(parts, images: np.ndarray) -> np.ndarray:
+    from keras import ops
+
+    features, head = parts
+    conv = features(ops.convert_to_tensor(images, dtype="float32"))
+    grads = ops.cast(_conv_gradient(head, conv), "float32")
+    weights = ops.mean(grads, axis=(1, 2), keepdims=True)
+    cam = ops.relu(ops.sum(weights * ops.cast(conv, "float32"), axis=-1))
+    cam = ops.image.resize(cam[..., None], images.shape[1:3], interpolation="bilinear")[..., 0]
+    peak = ops.max(cam, axis=(1, 2), keepdims=True)
+    cam = ops.divide_no_nan(cam, peak)
+    return np.asarray(ops.convert_to_numpy(cam), dtype=np.float32)
 
 
 def marker_attention(heatmaps: np.ndarray, masks: np.ndarray) -> float:

@@ -6,11 +6,28 @@ from typing import Any
 
 
 def convert_to_litert(model: Any, *, quantize: bool) -> bytes:
-    """Convert a Keras model to a LiteRT flatbuffer (float32, or dynamic-range int8 weights)."""
+    """Convert a Keras model to a LiteRT flatbuffer (float32, or dynamic-range int8 weights).
+
+    Raises:
+        RuntimeError: TensorFlow is missing, or Keras runs on another backend in this process: the
+            converter is TensorFlow's. A model trained on JAX exports from a TensorFlow environment
+            (the `.keras` file is the same on every backend).
+    """
     import contextlib
     import io
 
-    import tensorflow as tf
+    import keras
+
+    try:
+        import tensorflow as tf
+    except ImportError as exc:
+        raise RuntimeError("exporting to LiteRT needs TensorFlow (the converter is tf.lite; pip install "
+                           "tensorflow==2.21.0). Train on any backend, then run `melanoma export` where "
+                           "TensorFlow is installed: the logged .keras model loads there unchanged.") from exc
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(f"exporting to LiteRT needs Keras on the TensorFlow backend; this process runs "
+                           f"{keras.backend.backend()!r}. Run `melanoma export` in a fresh process without "
+                           "KERAS_BACKEND (or KERAS_BACKEND=tensorflow).")
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if quantize:

@@ -17,7 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 import melanoma_exp.config as config
 
 # The Keras flavour's requirements, given explicitly: inferring them costs seconds per run.
-_MODEL_PACKAGES = ("tensorflow", "keras", "numpy", "pillow")
+_MODEL_PACKAGES = ("keras", "numpy", "pillow")
+_BACKEND_PACKAGES = {"tensorflow": ("tensorflow",), "jax": ("jax", "jaxlib")}  # per Keras backend
 _MLFLOW_LIMIT = 100  # params per log_batch call
 
 
@@ -70,9 +71,12 @@ def flatten(node: Any, prefix: str = "") -> dict[str, str]:
 
 
 def model_requirements() -> list[str]:
-    """Pinned requirements of a logged Keras model, from the installed versions."""
+    """Pinned requirements of a logged Keras model (its backend's packages first), from the
+    installed versions."""
+    import keras
+
     reqs = []
-    for name in _MODEL_PACKAGES:
+    for name in (*_BACKEND_PACKAGES.get(keras.backend.backend(), ()), *_MODEL_PACKAGES):
         try:
             reqs.append(f"{name}=={metadata.version(name)}")
         except metadata.PackageNotFoundError:

@@ -1,4 +1,4 @@
-"""Process-level settings of a training run: run folder, seeds, precision, XLA, distribution."""
+"""Process-level settings of a training run: Keras backend, run folder, seeds, precision, XLA, distribution."""
 
 from __future__ import annotations
 
@@ -27,37 +27,96 @@ def resolve_run_dir(cfg: Any) -> Path:
         return Path(str(cfg.paths.output_dir)).resolve() / "runs" / f"{stamp}_{cfg.model.name}"
 
 
-def _gpus() -> list:
+def select_backend(backend: str) -> str:
+    """Make Keras run on ``backend`` in this process (`trainer.backend`): sets ``KERAS_BACKEND``
+    before Keras is first imported. Call it before anything imports Keras (run.py does).
+
+    Raises:
+        RuntimeError: Keras was already imported on another backend in this process, or the
+            backend's package is not installed; the message says what to do.
+    """
+    import importlib.util
+    import os
+    import sys
+
+    if "keras" in sys.modules:
+        current = sys.modules["keras"].backend.backend()
+        if current != backend:
+            raise RuntimeError(f"trainer.backend={backend} but Keras was already imported on {current!r} in this "
+                               f"process: start it with KERAS_BACKEND={backend}, or run it through run.py")
+        return backend
+    if importlib.util.find_spec(backend) is None:
+        extra = "the pinned jax and jaxlib of requirements.lock (pip install -e '.[jax]')" \
+            if backend == "jax" else "tensorflow (pip install -e .)"
+        raise RuntimeError(f"trainer.backend={backend} needs {extra}; it is not installed in {sys.prefix}")
+    os.environ["KERAS_BACKEND"] = backend
+    return backend
+
+
+def _gpus(backend: str) -> list:
+    if backend == "jax":
+        import jax
+
+        return [d for d in jax.devices() if d.platform == "gpu"]
     import tensorflow as tf
 
     return tf.config.list_physical_devices("GPU")
 
 
 def configure_runtime(trainer_cfg: Any) -> dict:
-    """Seed everything, choose precision and XLA. Imports TensorFlow.
+    """Seed everything, choose precision and XLA on the backend Keras runs on.
 
     Returns:
-        ``{"gpus": int, "mixed_precision": bool, "jit_compile": bool | "auto"}`` as applied.
+        ``{"backend", "gpus": int, "mixed_precision": bool, "jit_compile": bool | "auto"}`` as applied.
     """
-    import keras
-    import tensorflow as tf
+    import os
 
-    keras.utils.set_random_seed(int(trainer_cfg.seed))  # python, numpy and TF generators
-    if trainer_cfg.deterministic:
+    import keras
+
+    backend = keras.backend.backend()
+    keras.utils.set_random_seed(int(trainer_cfg.seed))  # python, numpy and the backend's generators
+    if trainer_cfg.deterministic and backend == "tensorflow":
+        import tensorflow as tf
+
         tf.config.experimental.enable_op_determinism()
-    gpus = _gpus()
+    elif trainer_cfg.deterministic:  # XLA reads it when the GPU backend starts (no computation ran yet)
+        flag = "--xla_gpu_deterministic_ops=true"
+        if flag not in os.environ.get("XLA_FLAGS", ""):
+            os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
+    gpus = _gpus(backend)
     mixed = trainer_cfg.mixed_precision
     mixed = bool(gpus) if mixed == "auto" else bool(mixed)
     # float16 compute on GPUs with tensor cores; on CPU it only slows things down
     keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
     jit = trainer_cfg.jit_compile
-    info = {"gpus": len(gpus), "mixed_precision": mixed, "jit_compile": jit}
+    info = {"backend": backend, "gpus": len(gpus), "mixed_precision": mixed, "jit_compile": jit}
     log.info("runtime: %s", info)
     return info
 
 
+class _NoScope:
+    """A strategy stand-in whose ``scope()`` does nothing (Keras distribution is set globally)."""
+
+    num_replicas_in_sync = 1
+
+    @staticmethod
+    def scope():
+        import contextlib
+
+        return contextlib.nullcontext()
+
+
 def make_strategy(distribute: str):
-    """`mirrored` -> MirroredStrategy over all local GPUs; `none` -> the default strategy."""
+    """`mirrored` -> data parallel over all local GPUs (TensorFlow: MirroredStrategy; JAX: Keras
+    `DataParallel`); `none` -> the default. The returned object's ``scope()`` wraps model building."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        if distribute == "mirrored":
+            devices = keras.distribution.list_devices()
+            keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+            log.info("keras DataParallel over %d devices", len(devices))
+        return _NoScope()
     import tensorflow as tf
 
     if distribute == "mirrored":

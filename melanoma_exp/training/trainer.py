@@ -48,8 +48,9 @@ def load_data(cfg: DictConfig) -> dict[str, Any]:
     return {
         "prepared": prepared,
         "train": make_dataset(prepared, "train", batch_size=batch, training=True, augment=on_host,
-                              seed=seed, balance=balance, images_dtype="uint8"),
-        "val": make_dataset(prepared, "val", batch_size=batch, training=False, images_dtype="uint8"),
+                              seed=seed, balance=balance, images_dtype="uint8", workers=cfg.data.workers),
+        "val": make_dataset(prepared, "val", batch_size=batch, training=False, images_dtype="uint8",
+                            workers=cfg.data.workers),
         "class_weight": class_weight(prepared, balance),
     }
 

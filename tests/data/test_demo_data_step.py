@@ -14,8 +14,8 @@ def test_demo_data_step_generates_prepares_and_summarises(project_tmp, tmp_path,
     prepared = state["prepared_dir"]
     assert prepared.parent == tmp_path / "data" / "prepared" and (prepared / "manifest.json").is_file()
     assert "generating synthetic raw data (60 images" in out
-    assert "input pipeline (train split, augmented)" in out
-    assert "(16, 24, 24, 3) float32" in out and "images/s" in out
+    assert "input pipeline (train split, as the trainer reads it" in out
+    assert "(16, 24, 24, 3) uint8" in out and "images/s" in out
     assert DEMO_STEPS[0] is step_data
 
 

@@ -38,12 +38,19 @@ def smoke_overrides(raw: Path, prepared: Path, root: Path, *extra: str) -> list[
     ]
 
 
-def _kill_after_first_epoch(overrides: list[str], run_dir: Path, log: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+WITHOUT_TENSORFLOW = (str(Path(__file__).with_name("without_tensorflow.py")),)  # prefix: run.py without TF
+
+
+def _run_py_env() -> dict:
+    return {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "KERAS_BACKEND")}
+
+
+def _kill_after_first_epoch(overrides: list[str], run_dir: Path, log: Path, launcher: tuple = ()) -> dict:
+    """Start `python [launcher] run.py overrides`, SIGKILL it once epoch 1 is checkpointed."""
     state_file = run_dir / "checkpoints" / "state.json"
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "run.py", *overrides], cwd=project_root(), env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, *launcher, "run.py", *overrides], cwd=project_root(),
+                                env=_run_py_env(), stdout=out, stderr=subprocess.STDOUT)
         deadline = time.time() + 400
         try:
             while time.time() < deadline and proc.poll() is None:
@@ -75,4 +82,22 @@ def smoke_run(synthetic_raw, prepared_small, tmp_path_factory):
     return SimpleNamespace(
         objective=objective, root=root, run_dir=root / "run", interrupted=interrupted, state=state,
         tracking_uri=f"sqlite:///{root / 'mlflow.db'}", prepared=prepared_small, overrides=overrides, epochs=EPOCHS,
+    )
+
+
+@pytest.fixture(scope="session")
+def jax_smoke_run(synthetic_raw, prepared_small, tmp_path_factory):
+    """The smoke recipe on Keras's JAX backend, on a machine without TensorFlow: run.py killed after
+    epoch 1 (SIGKILL), then run.py again on the same run folder, which resumes and finishes."""
+    root = tmp_path_factory.mktemp("jax_smoke_run")
+    overrides = smoke_overrides(synthetic_raw, prepared_small, root, "trainer.backend=jax")
+    interrupted = _kill_after_first_epoch(overrides, root / "run", root / "killed_run.log", WITHOUT_TENSORFLOW)
+    resumed = subprocess.run([sys.executable, *WITHOUT_TENSORFLOW, "run.py", *overrides], cwd=project_root(),
+                             env=_run_py_env(), capture_output=True, text=True, timeout=600)
+    (root / "resumed_run.log").write_text(resumed.stdout + resumed.stderr)
+    assert resumed.returncode == 0, f"the resumed JAX run failed:\n{(resumed.stdout + resumed.stderr)[-4000:]}"
+    state = json.loads((root / "run" / "checkpoints" / "state.json").read_text())
+    return SimpleNamespace(
+        root=root, run_dir=root / "run", interrupted=interrupted, state=state, log=resumed.stdout + resumed.stderr,
+        tracking_uri=f"sqlite:///{root / 'mlflow.db'}", prepared=prepared_small, epochs=EPOCHS,
     )

@@ -46,3 +46,25 @@ def test_mirrored_strategy_builds_a_model_in_scope():
         model = build_model(OmegaConf.create({"name": "efficientnetv2b0", "weights": None}), head, 32)
     assert isinstance(model.get_layer("prediction").kernel.value, tf.distribute.DistributedValues)
     assert make_strategy("none") is tf.distribute.get_strategy()
+
+
+def test_backend_choice_is_refused_with_the_reason(monkeypatch):
+    import importlib.util
+    import sys
+
+    import keras
+    import pytest
+
+    from melanoma_exp.training.runtime import select_backend
+
+    assert keras.backend.backend() == "tensorflow" and select_backend("tensorflow") == "tensorflow"
+    with pytest.raises(RuntimeError, match="trainer.backend=jax but Keras was already imported on 'tensorflow'"):
+        select_backend("jax")
+    with pytest.raises(Exception, match="backend"):
+        compose(["trainer.backend=torch"])  # not a choice of the schema
+    # before Keras is imported: a missing backend package is named with the way to install it
+    monkeypatch.delitem(sys.modules, "keras")
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "jax" else real_find_spec(name, *a))
+    with pytest.raises(RuntimeError, match=r"trainer.backend=jax needs the pinned jax and jaxlib"):
+        select_backend("jax")
