@@ -5,8 +5,9 @@
     python -m bench --out FILE      # write the report elsewhere (default: <project>/BENCHMARKS.md)
     python -m bench prepare --update  # re-measure only these; the other sections stay as they are
 
-The GPU section is never measured here: it is bench/GPU.md, written by `python -m bench.gpu_benchmark
---out bench/GPU.md` on a GPU box and committed, copied in as it stands.
+The GPU sections are never measured here: bench/GPU.md (`python -m bench.gpu_benchmark --out
+bench/GPU.md`) and bench/GPU_TRAINER.md (`bash bench/gpu_trainer.sh`, its $OUT/gpu_trainer.md), written
+on a GPU box and committed, are copied in as they stand.
 """
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ def _run_isolated(name: str) -> str | None:
             print(f"bench_{name} failed (exit code {proc.returncode})", file=sys.stderr)
             return None
         return out.read_text(encoding="utf8") or f"## {name}\n\n(no report)\n"
+
+
+GPU_SECTIONS = (  # (file in bench/, heading while it is missing, the command that writes it)
+    ("GPU.md", "GPU training throughput", "python -m bench.gpu_benchmark --out bench/GPU.md"),
+    ("GPU_TRAINER.md", "GPU: the real trainer (run.py)",
+     "OUT=bench bash bench/gpu_trainer.sh && mv bench/gpu_trainer.md bench/GPU_TRAINER.md"),
+)
 
 
 def update_sections(report: str, sections: list[str], stamp: str) -> str:
@@ -99,13 +107,13 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(update_sections(args.out.read_text(encoding="utf8"), sections, stamp), encoding="utf8")
         print(f"\nupdated {args.out}" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
         return 1 if failed else 0
-    gpu = BENCH_DIR / "GPU.md"  # written by bench.gpu_benchmark on a GPU box, committed as measured
-    if gpu.is_file():
-        sections.append(gpu.read_text(encoding="utf8") + "\n(Copied from bench/GPU.md: measured on the GPU "
-                        "named there, not by this run.)\n")
-    else:
-        sections.append("## GPU training throughput\n\nNot measured yet: run `python -m bench.gpu_benchmark "
-                        "--out bench/GPU.md` on a GPU box.\n")
+    for name, title, command in GPU_SECTIONS:  # measured on a GPU box, committed as measured
+        path = BENCH_DIR / name
+        if path.is_file():
+            sections.append(path.read_text(encoding="utf8") + f"\n(Copied from bench/{name}: measured on the GPU "
+                            "named there, not by this run.)\n")
+        else:
+            sections.append(f"## {title}\n\nNot measured yet: run `{command}` on a GPU box.\n")
     header = (f"# Benchmarks\n\nMeasured by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: "
               f"{machine()}; load average {load:.1f} at the start. Each benchmark runs in a fresh process.\n"
               "Numbers are from this machine only; rerun on yours.\n")

@@ -8,7 +8,9 @@ the tf.data path yields — `(images (B, S, S, 3), labels float32 (B,))`, images
 
 Training order: a full permutation of the split per epoch (tf.data shuffles shards and a buffer:
 the orders differ between the two paths, the same seed gives the same sequence of orders on each),
-or with ``balance="oversample"`` equal draws of both classes. Host augmentation is only the
+or with ``balance="oversample"`` equal draws of both classes. A training epoch leaves out the last
+partial batch (under XLA a batch of another shape compiles the whole step again, ~1 min for B3 on a
+GPU); each epoch's order is new, so no image is always the one left out. Host augmentation is only the
 ``capture`` preset (NumPy/Pillow, as on the tf.data path); everything else in `data.augment` runs
 inside the training step (`training.augmentation`).
 """
@@ -63,6 +65,8 @@ class ShardSequence(keras.utils.PyDataset):
         return order
 
     def __len__(self) -> int:
+        if self.training:  # full batches only: each new batch shape makes XLA compile the step again
+            return max(1, len(self._records) // self.batch_size)
         return -(-len(self._records) // self.batch_size)
 
     def __getitem__(self, index: int):

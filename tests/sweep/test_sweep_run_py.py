@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,9 +12,11 @@ from melanoma_exp.paths import project_root
 
 from .helpers import load, states, sweep_env
 
+WITHOUT_TENSORFLOW = str(Path(__file__).parents[1] / "without_tensorflow.py")
 
-def run_py(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "run.py", *args], cwd=project_root(), env=sweep_env(),
+
+def run_py(*args: str, timeout: float = 300, launcher: tuple = ()) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, *launcher, "run.py", *args], cwd=project_root(), env=sweep_env(),
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
     return proc
@@ -42,7 +45,8 @@ def test_headline_command_starts_a_sweep(tmp_path):
 @pytest.mark.slow
 def test_smoke_sweep_through_run_py_prunes_fails_and_tracks(tmp_path, synthetic_raw):
     """A 3-trial smoke of the thesis's third study (`+sweep=optuna_thesis`: threshold pruner) on
-    synthetic data with the smoke recipe's tiny model."""
+    synthetic data with the smoke recipe's tiny model, on the JAX backend without TensorFlow (the
+    TensorFlow backend's sweeps run in the journey and tests/sweep/test_sweep_workers.py)."""
     from mlflow.tracking import MlflowClient
 
     # head.units=-1 is rejected by the trainer (FAIL); a threshold above any accuracy prunes
@@ -51,7 +55,8 @@ def test_smoke_sweep_through_run_py_prunes_fails_and_tracks(tmp_path, synthetic_
            f"data.raw_dir={synthetic_raw}", f"data.prepared_root={tmp_path}/prepared",
            f"sweep.best_experiment_dir={tmp_path}/experiments", "sweep.n_trials=3",
            "sweep.sampler.seed=1", "data.batch_size=16", "head.units=choice(16,-1)",
-           "sweep.pruner.lower=1.01", "sweep.pruner.warmup_epochs=0")
+           "sweep.pruner.lower=1.01", "sweep.pruner.warmup_epochs=0", "trainer.backend=jax",
+           launcher=(WITHOUT_TENSORFLOW,))
     study = load(tmp_path, "efficientnetv2b0-synthetic-thesis3")
     counts = states(study)
     assert sum(counts.values()) == 3 and counts.get("PRUNED", 0) >= 1 and counts.get("FAIL", 0) >= 1

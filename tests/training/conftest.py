@@ -38,7 +38,7 @@ def smoke_overrides(raw: Path, prepared: Path, root: Path, *extra: str) -> list[
     ]
 
 
-WITHOUT_TENSORFLOW = (str(Path(__file__).with_name("without_tensorflow.py")),)  # prefix: run.py without TF
+WITHOUT_TENSORFLOW = (str(Path(__file__).parents[1] / "without_tensorflow.py"),)  # prefix: run.py without TF
 
 
 def _run_py_env() -> dict:

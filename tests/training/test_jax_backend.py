@@ -17,7 +17,7 @@ import pytest
 from melanoma_exp.paths import project_root
 
 pytestmark = pytest.mark.slow
-WITHOUT_TENSORFLOW = Path(__file__).with_name("without_tensorflow.py")
+WITHOUT_TENSORFLOW = Path(__file__).parents[1] / "without_tensorflow.py"
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +78,4 @@ def test_litert_export_without_tensorflow_says_what_it_needs():
                           capture_output=True, text=True, timeout=300)
     assert done.returncode != 0
     assert "exporting to LiteRT needs TensorFlow" in done.stderr and "melanoma export" in done.stderr
+
