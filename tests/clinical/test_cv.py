@@ -11,6 +11,11 @@ import pytest
 
 from melanoma_exp.paths import project_root
 
+# The not-a-lesion gate at its cheapest (one member, two epochs, no method comparison): these runs
+# check that each fold carries an OOD section and file; tests/clinical/test_ood_gate.py tests the gate.
+CHEAP_OOD = ("eval.ood.gate.members=1", "eval.ood.gate.epochs=2", "eval.ood.compare=false",
+             "eval.ood.crops_per_photo=2", "eval.ood.fresh_lesions.n=8")
+
 
 def test_fold_datasets_keep_groups_whole_and_pixels_intact(prepared_small, tmp_path):
     from melanoma_exp.data.cv_data import fold_split_column, write_fold_dataset
@@ -81,7 +86,7 @@ def test_two_fold_cv_nests_runs_and_reports_mean_and_std(synthetic_raw, prepared
         f"paths.output_dir={tmp_path / 'outputs'}", f"trainer.run_dir={tmp_path / 'run'}", "trainer.epochs=1",
         f"tracking.tracking_uri={uri}", f"tracking.artifact_location={tmp_path / 'artifacts'}",
         "+cv=kfold", "cv.folds=2", "cv.fold_checks=true", "eval.bootstrap=200", "eval.robustness.max_images=8",
-        "eval.ood.n_non_lesion=40", "eval.ood.n_components=8",
+        "eval.ood.n_non_lesion=40", "eval.ood.n_components=8", *CHEAP_OOD,
     ]))
     summary = json.loads((tmp_path / "run" / "cv_summary.json").read_text())
     objectives = [f["objective"] for f in summary["folds"]]
