@@ -101,3 +101,4 @@ def jax_smoke_run(synthetic_raw, prepared_small, tmp_path_factory):
         root=root, run_dir=root / "run", interrupted=interrupted, state=state, log=resumed.stdout + resumed.stderr,
         tracking_uri=f"sqlite:///{root / 'mlflow.db'}", prepared=prepared_small, epochs=EPOCHS,
     )
+

@@ -16,18 +16,15 @@ import pytest
 
 from melanoma_exp.paths import project_root
 
+from .helpers import smoke_mlflow_run
+
 pytestmark = pytest.mark.slow
 WITHOUT_TENSORFLOW = Path(__file__).parents[1] / "without_tensorflow.py"
 
 
 @pytest.fixture(scope="module")
 def jax_mlflow_run(jax_smoke_run):
-    import mlflow
-
-    client = mlflow.MlflowClient(tracking_uri=jax_smoke_run.tracking_uri)
-    experiment = client.get_experiment_by_name("melanoma-smoke")
-    (run,) = client.search_runs([experiment.experiment_id])
-    return client, run
+    return smoke_mlflow_run(jax_smoke_run.tracking_uri)
 
 
 def test_jax_run_resumes_after_sigkill_and_finishes(jax_smoke_run, jax_mlflow_run):

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from .helpers import smoke_mlflow_run
+
 pytestmark = pytest.mark.slow
 EPOCHS = 3  # as in conftest.smoke_overrides
 
@@ -21,12 +23,7 @@ TEST_KEYS = {"accuracy", "auc", "pr_auc", "sensitivity", "specificity", "precisi
 
 @pytest.fixture(scope="module")
 def mlflow_run(smoke_run):
-    import mlflow
-
-    client = mlflow.MlflowClient(tracking_uri=smoke_run.tracking_uri)
-    experiment = client.get_experiment_by_name("melanoma-smoke")
-    (run,) = client.search_runs([experiment.experiment_id])
-    return client, run
+    return smoke_mlflow_run(smoke_run.tracking_uri)
 
 
 def _history(client, run, key):
