@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from serving.quality import EXPOSURE_KEYS
 from serving.recommend import check_bands
 
 REQUIRED_KEYS = ("name", "version", "labels", "input", "decision_threshold", "recommendation_bands",
@@ -55,6 +56,7 @@ def load_model_json(bundle_dir: Path) -> dict[str, Any]:
     try:
         check_bands(spec["recommendation_bands"])
         check_upload_side(spec)
+        check_exposure_keys(spec)
     except (ValueError, KeyError, TypeError) as exc:
         raise BundleError(f"{path}: {exc}") from exc
     return spec
@@ -78,6 +80,22 @@ def check_upload_side(spec: dict[str, Any]) -> int | None:
         raise ValueError(f"model.json quality_gate.upload_max_side_px must be an integer >= {need} "
                          f"(analysis_max_side_px, min_side_px and the model input), got {side!r}")
     return side
+
+
+def check_exposure_keys(spec: dict[str, Any]) -> None:
+    """model.json ``quality_gate`` exposure keys relative to the scene (``serving.quality``).
+
+    Optional: bundles exported before them keep the mean-luma and clipping rule. When present each
+    is a number, and ``dark_max_midtone`` comes with ``dark_max_highlight`` (one rule, two limits).
+    """
+    gate = spec["quality_gate"]
+    for key in EXPOSURE_KEYS:
+        value = gate.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ValueError(f"model.json quality_gate.{key} must be a number, got {value!r}")
+    if (gate.get("dark_max_midtone") is None) != (gate.get("dark_max_highlight") is None):
+        raise ValueError("model.json quality_gate.dark_max_midtone and dark_max_highlight go together: "
+                         "give both or neither")
 
 
 def input_spec(spec: dict[str, Any]) -> InputSpec:

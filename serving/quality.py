@@ -1,16 +1,29 @@
 """Image-quality gate: is the photo good enough to judge? (blur, exposure, resolution).
 
 Thresholds come from the bundle's model.json ``quality_gate`` section, so the app and the phone use
-the same numbers. Measures run on a grayscale copy at most ``analysis_max_side_px`` wide so that
-the blur measure does not depend on the camera's megapixels.
+the same numbers. Measures run on a copy at most ``analysis_max_side_px`` wide so that they do not
+depend on the camera's megapixels: blur and the mean on its grayscale (luma), exposure also on each
+pixel's brightest and darkest channel.
+
+Exposure is judged on the scene, not only on its mean: a photo is too dark when its mean luma is
+below ``dark_max_mean``, or when its typical pixel is dark (median brightest channel below
+``dark_max_midtone``) *and* nothing in it comes near white (99th percentile of the brightest channel
+below ``dark_max_highlight``); over-exposed when its mean is above ``bright_min_mean``, more than
+``clipped_max_fraction`` of its luma is clipped, or more than ``white_clipped_max_fraction`` of its
+pixels are clipped white in all three channels. The brightest channel keeps dark skin, whose red
+channel is far above its luma, from looking under-exposed; white clipping in all channels keeps
+fair skin, whose red channel saturates first, from looking over-exposed. Bundles exported before
+these keys existed lack them and keep the mean/clipping rule (docs/serving.md).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
+
+from serving.decode import upload_size as analysis_size  # the same scaling and rounding
 
 ISSUE_TEXT = {
     "low_resolution": "the photo's resolution is too low",
@@ -19,6 +32,14 @@ ISSUE_TEXT = {
     "too_bright": "the photo is over-exposed",
     "not_a_lesion": "this does not look like a photo of a skin lesion",
 }
+
+# Fixed parts of the exposure measures (the thresholds are model.json's); the app's QualityCheck
+# uses the same values.
+CLIP_LEVEL = 250  # a luma or channel value at or above this counts as clipped
+MIDTONE_QUANTILE = 0.5
+HIGHLIGHT_QUANTILE = 0.99
+# The exposure keys added on 2026-12-01; older bundles lack them (serving/model.py checks them).
+EXPOSURE_KEYS = ("dark_max_midtone", "dark_max_highlight", "white_clipped_max_fraction")
 
 
 @dataclass(frozen=True)
@@ -30,6 +51,9 @@ class QualityReport:
     laplacian_var: float
     mean_luma: float
     clipped_fraction: float
+    midtone: int = 0
+    highlight: int = 0
+    white_fraction: float = 0.0
 
 
 def laplacian_variance(gray: np.ndarray) -> float:
@@ -43,12 +67,43 @@ def laplacian_variance(gray: np.ndarray) -> float:
 def analysis_gray(image: Image.Image, max_side: int) -> np.ndarray:
     """Grayscale float32 copy, downscaled (never upscaled) so its longest side is ``max_side``."""
     gray = image.convert("L")
-    longest = max(gray.size)
-    if longest > max_side:
-        scale = max_side / longest
-        size = (max(1, round(gray.size[0] * scale)), max(1, round(gray.size[1] * scale)))
+    size = analysis_size(gray.size, max_side)
+    if size != gray.size:
         gray = gray.resize(size, Image.Resampling.BOX)
     return np.asarray(gray, dtype=np.float32)
+
+
+def analysis_rgb(image: Image.Image, max_side: int) -> np.ndarray:
+    """RGB uint8 copy at the same size as :func:`analysis_gray` (Pillow's BOX filter per channel)."""
+    rgb = image.convert("RGB")
+    size = analysis_size(rgb.size, max_side)
+    if size != rgb.size:
+        rgb = rgb.resize(size, Image.Resampling.BOX)
+    return np.asarray(rgb)
+
+
+def level_at(values: np.ndarray, quantile: float) -> int:
+    """The smallest 0-255 level at or below which at least ``quantile`` of ``values`` lie."""
+    if values.size == 0:
+        return 0
+    counts = np.cumsum(np.bincount(values.ravel(), minlength=256))
+    return int(np.searchsorted(counts, quantile * values.size))
+
+
+def exposure_issues(report: QualityReport, gate: dict) -> list[str]:
+    """``too_dark`` / ``too_bright`` for the measured values; keys a bundle lacks are not applied."""
+    issues = []
+    midtone, highlight = gate.get("dark_max_midtone"), gate.get("dark_max_highlight")
+    dim_scene = (midtone is not None and highlight is not None
+                 and report.midtone < float(midtone) and report.highlight < float(highlight))
+    if report.mean_luma < float(gate["dark_max_mean"]) or dim_scene:
+        issues.append("too_dark")
+    white = gate.get("white_clipped_max_fraction")
+    if (report.mean_luma > float(gate["bright_min_mean"])
+            or report.clipped_fraction > float(gate["clipped_max_fraction"])
+            or (white is not None and report.white_fraction > float(white))):
+        issues.append("too_bright")
+    return issues
 
 
 def assess_quality(image: Image.Image, original_size: tuple[int, int], gate: dict) -> QualityReport:
@@ -58,19 +113,26 @@ def assess_quality(image: Image.Image, original_size: tuple[int, int], gate: dic
         image: decoded RGB image (possibly DCT-scaled).
         original_size: ``(width, height)`` of the upload before any scaling.
         gate: model.json ``quality_gate`` (min_side_px, analysis_max_side_px, blur_min_laplacian_var,
-            dark_max_mean, bright_min_mean, clipped_max_fraction).
+            dark_max_mean, bright_min_mean, clipped_max_fraction and, in bundles that have them,
+            dark_max_midtone, dark_max_highlight, white_clipped_max_fraction).
     """
-    gray = analysis_gray(image, int(gate["analysis_max_side_px"]))
-    lap_var = laplacian_variance(gray)
-    mean = float(gray.mean()) if gray.size else 0.0
-    clipped = float((gray >= 250).mean()) if gray.size else 0.0
+    max_side = int(gate["analysis_max_side_px"])
+    gray = analysis_gray(image, max_side)
+    rgb = analysis_rgb(image, max_side)
+    brightest, darkest = rgb.max(axis=2), rgb.min(axis=2)
+    report = QualityReport(
+        ok=True, issues=[],
+        laplacian_var=laplacian_variance(gray),
+        mean_luma=float(gray.mean()) if gray.size else 0.0,
+        clipped_fraction=float((gray >= CLIP_LEVEL).mean()) if gray.size else 0.0,
+        midtone=level_at(brightest, MIDTONE_QUANTILE),
+        highlight=level_at(brightest, HIGHLIGHT_QUANTILE),
+        white_fraction=float((darkest >= CLIP_LEVEL).mean()) if darkest.size else 0.0,
+    )
     issues = []
     if min(original_size) < int(gate["min_side_px"]):
         issues.append("low_resolution")
-    if lap_var < float(gate["blur_min_laplacian_var"]):
+    if report.laplacian_var < float(gate["blur_min_laplacian_var"]):
         issues.append("blurry")
-    if mean < float(gate["dark_max_mean"]):
-        issues.append("too_dark")
-    if mean > float(gate["bright_min_mean"]) or clipped > float(gate["clipped_max_fraction"]):
-        issues.append("too_bright")
-    return QualityReport(not issues, issues, lap_var, mean, clipped)
+    issues += exposure_issues(report, gate)
+    return replace(report, ok=not issues, issues=issues)

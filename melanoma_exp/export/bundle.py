@@ -80,6 +80,13 @@ DEFAULT_BANDS: dict[str, Any] = {
 # brightened copies (tests/serving/test_quality.py); serving and the app read them from model.json.
 # The darkness floor sits below the darkest skin tone (Fitzpatrick VI) in that set, so dark skin is
 # not mistaken for an under-exposed photo.
+# Exposure relative to the scene (serving/quality.py; docs/evaluation.md, "The photo-quality gate on
+# real photographs"): too dark also when the median of each pixel's brightest channel is below
+# `dark_max_midtone` and its 99th percentile below `dark_max_highlight` (a dim scene with nothing
+# near white); over-exposed also when more than `white_clipped_max_fraction` of the pixels are
+# clipped in all three channels. Set on the generator's skin tones (the dimmest Fitzpatrick VI
+# lesions have a midtone of 62-63, fair-skin lesions clip up to 9 % white) and on the real photos
+# of scikit-learn, matplotlib, PyWavelets and mahotas; scikit-image's photos are the held-out check.
 # `upload_max_side_px`: the long side clients (the app, the browser page) downscale a photo to before
 # uploading it (never upscaled). 1024 is what the model and this gate need, with room to spare: the
 # gate measures blur on a copy at most `analysis_max_side_px` = 512 px long (so every analysis pixel
@@ -95,6 +102,9 @@ DEFAULT_QUALITY_GATE: dict[str, float] = {
     "dark_max_mean": 40.0,
     "bright_min_mean": 220.0,
     "clipped_max_fraction": 0.35,
+    "dark_max_midtone": 60,
+    "dark_max_highlight": 138,
+    "white_clipped_max_fraction": 0.12,
     "upload_max_side_px": 1024,
 }
 

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import csv
+import json
+import shutil
+from collections import defaultdict
+
+import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
 from melanoma_exp.export.bundle import DEFAULT_BANDS, DEFAULT_QUALITY_GATE
-from serving.quality import assess_quality, laplacian_variance
+from serving.model import BundleError, load_model_json
+from serving.quality import EXPOSURE_KEYS, assess_quality, laplacian_variance, level_at
 from serving.recommend import recommend
+
+# The gate of a bundle exported before the exposure keys: the mean-luma and clipping rule alone.
+MEAN_RULE_GATE = {k: v for k, v in DEFAULT_QUALITY_GATE.items() if k not in EXPOSURE_KEYS}
 
 
 @pytest.fixture(scope="module")
@@ -17,6 +27,21 @@ def phone_sized_synthetic(tmp_path_factory) -> list[Image.Image]:
 
     raw = generate_synthetic(tmp_path_factory.mktemp("q") / "raw", n=24, size=(1024, 768), seed=3)
     return [Image.open(p).convert("RGB") for p in sorted(raw.glob("*.jpg"))]
+
+
+@pytest.fixture(scope="module")
+def fresh_lesions_by_skin_tone(tmp_path_factory) -> dict[str, list[Image.Image]]:
+    """96 fresh phone-sized lesions from the real generator (a seed no threshold was set on), by
+    Fitzpatrick type: all six occur, VI 13 times, I 19 times."""
+    from melanoma_exp.data.synth import generate_synthetic
+
+    raw = generate_synthetic(tmp_path_factory.mktemp("tones") / "raw", n=96, size=(1024, 768), seed=2)
+    by_tone = defaultdict(list)
+    with (raw / "metadata.csv").open(encoding="utf8") as f:
+        for row in csv.DictReader(f):
+            image = Image.open(raw / f"{row['isic_id']}.jpg").convert("RGB")
+            by_tone[row["fitzpatrick_skin_type"]].append(image)
+    return dict(by_tone)
 
 
 def _flag_rate(images, issue):
@@ -40,9 +65,64 @@ def test_degraded_copies_are_flagged(phone_sized_synthetic):
     assert all("low_resolution" in assess_quality(im, im.size, DEFAULT_QUALITY_GATE).issues for im in small)
 
 
-def test_laplacian_variance_orders_sharpness():
-    import numpy as np
+def test_every_skin_tone_is_sent_back_no_more_than_by_the_mean_rule(fresh_lesions_by_skin_tone):
+    assert set(fresh_lesions_by_skin_tone) == {"I", "II", "III", "IV", "V", "VI"}
+    for tone, images in fresh_lesions_by_skin_tone.items():
+        now = [assess_quality(im, im.size, DEFAULT_QUALITY_GATE).issues for im in images]
+        before = [assess_quality(im, im.size, MEAN_RULE_GATE).issues for im in images]
+        assert sum(map(bool, now)) <= sum(map(bool, before)), (tone, now, before)
 
+
+def test_lesions_on_dark_skin_pass_the_gate(fresh_lesions_by_skin_tone):
+    dark_skin = fresh_lesions_by_skin_tone["V"] + fresh_lesions_by_skin_tone["VI"]
+    assert len(fresh_lesions_by_skin_tone["VI"]) >= 10
+    for im in dark_skin:
+        report = assess_quality(im, im.size, DEFAULT_QUALITY_GATE)
+        assert report.ok, (report.issues, report.mean_luma, report.midtone, report.highlight)
+
+
+def test_the_darkest_skin_three_stops_under_is_too_dark(fresh_lesions_by_skin_tone):
+    def under(im: Image.Image, ev: float) -> Image.Image:
+        linear = (np.asarray(im) / 255.0) ** 2.2
+        return Image.fromarray(np.round((linear * 2.0**ev) ** (1 / 2.2) * 255).astype(np.uint8))
+
+    assert _flag_rate([under(im, -3) for im in fresh_lesions_by_skin_tone["VI"]], "too_dark") == 1.0
+
+
+def test_exposure_levels_count_pixels_per_channel():
+    # 100 pixels: 98 dark red (the brightest channel is red), 2 white.
+    rgb = np.zeros((10, 10, 3), np.uint8)
+    rgb[..., 0] = 90
+    rgb[0, :2] = 255
+    im = Image.fromarray(rgb)
+    report = assess_quality(im, im.size, {**DEFAULT_QUALITY_GATE, "min_side_px": 1})
+    assert (report.midtone, report.highlight, report.white_fraction) == (90, 255, 0.02)
+    assert level_at(np.array([0, 0, 7, 9], np.uint8), 0.5) == 0
+    assert level_at(np.array([0, 7, 7, 9], np.uint8), 0.5) == 7
+
+
+def test_exposure_keys_are_optional_and_checked_at_load(tiny_bundle, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    path = bundle / "model.json"
+    spec = json.loads(path.read_text())
+    for key in EXPOSURE_KEYS:  # today's export writes them
+        assert spec["quality_gate"][key] == DEFAULT_QUALITY_GATE[key]
+    for key in EXPOSURE_KEYS:  # a bundle exported before them: loads, and keeps the mean rule
+        del spec["quality_gate"][key]
+    path.write_text(json.dumps(spec))
+    assert not set(EXPOSURE_KEYS) & set(load_model_json(bundle)["quality_gate"])
+    for bad, message in (
+        ({"white_clipped_max_fraction": "0.12"}, "white_clipped_max_fraction must be a number"),
+        ({"dark_max_midtone": True, "dark_max_highlight": 138}, "dark_max_midtone must be a number"),
+        ({"dark_max_midtone": 60}, "dark_max_midtone and dark_max_highlight go together"),
+    ):
+        path.write_text(json.dumps({**spec, "quality_gate": {**spec["quality_gate"], **bad}}))
+        with pytest.raises(BundleError, match=message):
+            load_model_json(bundle)
+
+
+def test_laplacian_variance_orders_sharpness():
     rng = np.random.default_rng(0)
     sharp = rng.uniform(0, 255, (64, 64)).astype(np.float32)
     smooth = np.tile(np.linspace(0, 255, 64, dtype=np.float32), (64, 1))
