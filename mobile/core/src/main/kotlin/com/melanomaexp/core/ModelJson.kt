@@ -118,6 +118,19 @@ object ModelJson {
             }
             raw
         }
+        // The exposure keys relative to the scene, as serving/model.py check_exposure_keys reads them:
+        // optional (older bundles keep the mean rule), numbers (not strings), midtone with highlight.
+        fun optionalNumber(key: String): Double? {
+            if (gate.isNull(key)) return null
+            val raw = gate.opt(key)
+            if (raw !is Number) throw ContractException("$where.$key must be a number, got $raw")
+            return raw.toDouble()
+        }
+        val midtone = optionalNumber("dark_max_midtone")
+        val highlight = optionalNumber("dark_max_highlight")
+        if ((midtone == null) != (highlight == null)) {
+            throw ContractException("$where.dark_max_midtone and dark_max_highlight go together: give both or neither")
+        }
         return QualityGate(
             minSidePx = minSide,
             analysisMaxSidePx = analysisSide,
@@ -125,6 +138,9 @@ object ModelJson {
             darkMaxMean = gate.num("dark_max_mean", where),
             brightMinMean = gate.num("bright_min_mean", where),
             clippedMaxFraction = gate.num("clipped_max_fraction", where),
+            darkMaxMidtone = midtone,
+            darkMaxHighlight = highlight,
+            whiteClippedMaxFraction = optionalNumber("white_clipped_max_fraction"),
             uploadMaxSidePx = uploadSide,
         )
     }

@@ -117,6 +117,9 @@ data class RecommendationBands(
 /**
  * Photo-quality thresholds of model.json `quality_gate`, shared with the serving app, and
  * [uploadMaxSidePx]: the long side a photo is downscaled to before it is uploaded ([UploadPhoto]).
+ * The exposure limits relative to the scene ([darkMaxMidtone], [darkMaxHighlight],
+ * [whiteClippedMaxFraction]) are null for bundles exported before them: those keep the mean-luma and
+ * clipping rule, as the serving app does.
  */
 data class QualityGate(
     val minSidePx: Int,
@@ -125,6 +128,12 @@ data class QualityGate(
     val darkMaxMean: Double,
     val brightMinMean: Double,
     val clippedMaxFraction: Double,
+    /** `dark_max_midtone`: too dark below this median brightest channel (with [darkMaxHighlight]). */
+    val darkMaxMidtone: Double? = null,
+    /** `dark_max_highlight`: ... when its 99th percentile is also below this. */
+    val darkMaxHighlight: Double? = null,
+    /** `white_clipped_max_fraction`: over-exposed above this share of pixels clipped in R, G and B. */
+    val whiteClippedMaxFraction: Double? = null,
     /** `upload_max_side_px`; bundles exported before it existed get the export's default. */
     val uploadMaxSidePx: Int = DEFAULT_UPLOAD_MAX_SIDE_PX,
 ) {

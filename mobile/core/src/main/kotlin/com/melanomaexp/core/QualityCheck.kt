@@ -10,16 +10,31 @@ data class QualityReport(
     val laplacianVariance: Double,
     val meanLuma: Double,
     val clippedFraction: Double,
+    /** Median of each pixel's brightest channel (0-255). */
+    val midtone: Int = 0,
+    /** 99th percentile of each pixel's brightest channel (0-255). */
+    val highlight: Int = 0,
+    /** Share of pixels clipped in all three channels. */
+    val whiteFraction: Double = 0.0,
 ) {
     val ok: Boolean get() = issues.isEmpty()
 }
 
 /**
  * The photo-quality gate of the serving app (`serving/quality.py`) on the phone: blur, exposure and
- * resolution measured on a grayscale copy at most `analysis_max_side_px` wide, thresholds from
- * model.json. Issue codes are the server's, so the result screen words both the same way.
+ * resolution measured on a copy at most `analysis_max_side_px` wide (its grayscale, and each pixel's
+ * brightest and darkest channel), thresholds from model.json. Too dark: mean luma below
+ * `dark_max_mean`, or a dim scene (median brightest channel below `dark_max_midtone` and its 99th
+ * percentile below `dark_max_highlight`). Over-exposed: mean above `bright_min_mean`, luma clipped
+ * beyond `clipped_max_fraction`, or more than `white_clipped_max_fraction` of the pixels clipped in
+ * all three channels. Issue codes are the server's, so the result screen words both the same way.
  */
 object QualityCheck {
+    /** A luma or channel value at or above this counts as clipped (serving/quality.py CLIP_LEVEL). */
+    const val CLIP_LEVEL = 250
+    const val MIDTONE_QUANTILE = 0.5
+    const val HIGHLIGHT_QUANTILE = 0.99
+
     /** Human wording of the issue codes (the serving app's ISSUE_TEXT). */
     val issueText: Map<String, String> = mapOf(
         "low_resolution" to "the photo's resolution is too low",
@@ -31,30 +46,72 @@ object QualityCheck {
 
     /** Checks [photo] against [gate]. */
     fun assess(photo: DecodedPhoto, gate: QualityGate): QualityReport {
-        val (gray, w, h) = analysisGray(photo.image, gate.analysisMaxSidePx)
-        val lapVar = laplacianVariance(gray, w, h)
-        val mean = gray.average()
-        val clipped = gray.count { it >= 250 }.toDouble() / gray.size
+        val copy = analysisCopy(photo.image, gate.analysisMaxSidePx)
+        val gray = copy.gray
+        val lapVar = laplacianVariance(gray, copy.width, copy.height)
+        val brightest = IntArray(gray.size) { i -> max(copy.r[i], max(copy.g[i], copy.b[i])) }
+        val report = QualityReport(
+            issues = emptyList(),
+            laplacianVariance = lapVar,
+            meanLuma = gray.average(),
+            clippedFraction = gray.count { it >= CLIP_LEVEL }.toDouble() / gray.size,
+            midtone = levelAt(brightest, MIDTONE_QUANTILE),
+            highlight = levelAt(brightest, HIGHLIGHT_QUANTILE),
+            whiteFraction = gray.indices.count { i -> min(copy.r[i], min(copy.g[i], copy.b[i])) >= CLIP_LEVEL }
+                .toDouble() / gray.size,
+        )
         val issues = buildList {
             if (min(photo.originalWidth, photo.originalHeight) < gate.minSidePx) add("low_resolution")
             if (lapVar < gate.blurMinLaplacianVar) add("blurry")
-            if (mean < gate.darkMaxMean) add("too_dark")
-            if (mean > gate.brightMinMean || clipped > gate.clippedMaxFraction) add("too_bright")
+            addAll(exposureIssues(report, gate))
         }
-        return QualityReport(issues, lapVar, mean, clipped)
+        return report.copy(issues = issues)
     }
 
-    /** Pillow's `convert("L")` (ITU-R 601-2 luma, fixed point), then a BOX downscale if too large. */
-    internal fun analysisGray(image: ArgbImage, maxSide: Int): Triple<IntArray, Int, Int> {
+    /** `too_dark` / `too_bright` for the measured values; limits a bundle lacks are not applied. */
+    fun exposureIssues(report: QualityReport, gate: QualityGate): List<String> = buildList {
+        val midtone = gate.darkMaxMidtone
+        val highlight = gate.darkMaxHighlight
+        val dimScene = midtone != null && highlight != null && report.midtone < midtone && report.highlight < highlight
+        if (report.meanLuma < gate.darkMaxMean || dimScene) add("too_dark")
+        val white = gate.whiteClippedMaxFraction
+        if (report.meanLuma > gate.brightMinMean || report.clippedFraction > gate.clippedMaxFraction ||
+            (white != null && report.whiteFraction > white)
+        ) add("too_bright")
+    }
+
+    /** The smallest 0-255 level at or below which at least [quantile] of [values] lie. */
+    fun levelAt(values: IntArray, quantile: Double): Int {
+        if (values.isEmpty()) return 0
+        val counts = LongArray(256)
+        for (v in values) counts[v]++
+        val need = quantile * values.size // the same double numpy compares the cumulative counts with
+        var cumulative = 0L
+        for (level in 0 until 256) {
+            cumulative += counts[level]
+            if (cumulative >= need) return level
+        }
+        return 255
+    }
+
+    /** The analysis copy: luma and the R, G, B planes, each BOX-downscaled to the same size. */
+    internal class AnalysisCopy(val gray: IntArray, val r: IntArray, val g: IntArray, val b: IntArray, val width: Int, val height: Int)
+
+    /**
+     * Pillow's `convert("L")` (ITU-R 601-2 luma, fixed point) and the RGB planes, then a BOX
+     * downscale of each if too large (Pillow resizes an RGB image channel by channel, the same way).
+     */
+    internal fun analysisCopy(image: ArgbImage, maxSide: Int): AnalysisCopy {
         val (r, g, b) = image.rgbPlanes()
         val gray = IntArray(r.size) { i -> (r[i] * 19595 + g[i] * 38470 + b[i] * 7471 + 0x8000) shr 16 }
         val longest = max(image.width, image.height)
-        if (longest <= maxSide) return Triple(gray, image.width, image.height)
+        if (longest <= maxSide) return AnalysisCopy(gray, r, g, b, image.width, image.height)
         val scale = maxSide.toDouble() / longest
         // Python's round() rounds half to even, as kotlin.math.round does.
         val w = max(1, round(image.width * scale).toInt())
         val h = max(1, round(image.height * scale).toInt())
-        return Triple(resizePlane(gray, image.width, image.height, w, h, ResizeMethod.BOX), w, h)
+        fun down(plane: IntArray) = resizePlane(plane, image.width, image.height, w, h, ResizeMethod.BOX)
+        return AnalysisCopy(down(gray), down(r), down(g), down(b), w, h)
     }
 
     /** Variance of the 4-neighbour Laplacian over the interior (low means blurred). */

@@ -186,6 +186,30 @@ class ModelJsonTest {
         }
     }
 
+    // quality_gate exposure limits relative to the scene (serving/model.py check_exposure_keys).
+
+    @Test
+    fun `exposure limits are read, absent in older bundles and checked like the server checks them`() {
+        val gate = JSONObject(raw).getJSONObject("quality_gate")
+        val spec = TestEnv.bundleSpec.qualityGate
+        assertEquals(gate.getDouble("dark_max_midtone"), spec.darkMaxMidtone!!, 0.0)
+        assertEquals(gate.getDouble("dark_max_highlight"), spec.darkMaxHighlight!!, 0.0)
+        assertEquals(gate.getDouble("white_clipped_max_fraction"), spec.whiteClippedMaxFraction!!, 0.0)
+        val keys = listOf("dark_max_midtone", "dark_max_highlight", "white_clipped_max_fraction")
+        val older = JSONObject(raw).apply { keys.forEach { getJSONObject("quality_gate").remove(it) } }
+        val olderGate = ModelJson.parse(older.toString()).qualityGate
+        assertEquals(listOf(null, null, null), listOf(olderGate.darkMaxMidtone, olderGate.darkMaxHighlight, olderGate.whiteClippedMaxFraction))
+        for ((key, bad, message) in listOf(
+            Triple("white_clipped_max_fraction", "0.12", "white_clipped_max_fraction must be a number"),
+            Triple("dark_max_midtone", true, "dark_max_midtone must be a number"),
+            Triple("dark_max_highlight", JSONObject.NULL, "dark_max_midtone and dark_max_highlight go together"),
+        )) {
+            val doc = JSONObject(raw).apply { getJSONObject("quality_gate").put(key, bad) }
+            val e = assertThrows(ContractException::class.java) { ModelJson.parse(doc.toString()) }
+            assertTrue(e.message, e.message!!.contains("model.json.quality_gate.$message"))
+        }
+    }
+
     @Test
     fun `wrong label order is refused`() {
         val doc = JSONObject(raw).put("labels", org.json.JSONArray(listOf("malignant", "benign")))
