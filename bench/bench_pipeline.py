@@ -13,7 +13,9 @@ with the same augmentation (flip, rotate, zoom, contrast, brightness):
     host-augmented path;
 (g) the same augmentation as the trainer's Keras layers (`training.augmentation`) on batches
     already in memory: work that runs on the accelerator on a GPU box, on these cores here;
-(h) = (g) with Keras's stock Random* layers (one resampling per layer) for comparison.
+(h) = (g) with Keras's stock Random* layers (one resampling per layer) for comparison;
+(i) = (f) on the TensorFlow-free reader the JAX backend uses (`make_dataset(..., reader="python")`,
+    a `keras.utils.PyDataset`), iterated in this thread.
 
     python -m bench.bench_pipeline                       # short default run (< 2 min on 2 cores)
     python -m bench.bench_pipeline --n 2000 --epochs 3   # bigger
@@ -109,6 +111,25 @@ def _in_model_augmentation(prepared: Path, batch: int, rounds: int, stock: bool 
         n = sum(int(b.shape[0]) for b in batches)
         runs.append((n / (time.perf_counter() - wall), 1000 * (_cpu_seconds() - cpu) / n))
     return statistics.median(r for r, _ in runs), statistics.median(c for _, c in runs)
+
+
+def _python_reader(prepared: Path, batch: int, rounds: int) -> tuple[float, float]:
+    """(f) on the TensorFlow-free reader: (median images/s, median CPU ms per image), every split."""
+    import statistics
+
+    from melanoma_exp.data.pipeline import make_dataset
+
+    readers = [make_dataset(prepared, split, batch_size=batch, training=True, images_dtype="uint8", reader="python")
+               for split in ("train", "val", "test")]
+    runs = []
+    for _ in range(rounds):
+        wall, cpu, images = time.perf_counter(), _cpu_seconds(), 0
+        for reader in readers:
+            for index in range(len(reader)):
+                images += len(reader[index][1])
+            reader.on_epoch_end()
+        runs.append((images / (time.perf_counter() - wall), 1000 * (_cpu_seconds() - cpu) / images))
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
 def _class_folders(raw_dir: Path, root: Path) -> Path:
@@ -209,6 +230,7 @@ def main(argv: list[str] | None = None) -> str:
             "naive_plain": _naive(naive_dir, args.size, args.batch, 0, augment=False),
             "host_uint8": prepared_all(None, images_dtype="uint8"),
         }, args.epochs)
+        rates["python_reader"] = _python_reader(prepared, args.batch, args.epochs)
         rates["in_model"] = _in_model_augmentation(prepared, args.batch, args.epochs)
         rates["in_model_stock"] = _in_model_augmentation(prepared, args.batch, args.epochs, stock=True)
 
@@ -224,6 +246,7 @@ def main(argv: list[str] | None = None) -> str:
         "in_model": "(g) that augmentation as Keras layers, on batches in memory (accelerator work; "
                     "these CPU cores here)",
         "in_model_stock": "(h) = (g) with Keras's stock RandomFlip/Rotation/Zoom/Contrast/Brightness",
+        "python_reader": "(i) = (f) on the TensorFlow-free reader (trainer.backend=jax)",
     }
     wall_ratio = rates["prepared"][0] / rates["naive"][0]
     cpu_ratio = rates["naive"][1] / rates["prepared"][1]
@@ -255,7 +278,8 @@ def main(argv: list[str] | None = None) -> str:
         f"image** ((a) -> (f); target <= 0.5). The augmentation itself (g) costs "
         f"{rates['in_model'][1]:.2f} CPU ms per image when these CPU cores run the training step "
         f"(Keras's stock layers (h): {rates['in_model_stock'][1]:.2f}); on a GPU box it runs on the GPU, "
-        f"beside the model.\n"
+        f"beside the model. The TensorFlow-free reader of the JAX backend (i) costs "
+        f"{rates['python_reader'][1]:.2f} CPU ms per image on the host.\n"
     )
 
 

@@ -43,8 +43,8 @@ def _py_dataset(prepared_dir, split, files, size, settings, *, batch_size, train
 
     on_host = {k: v for k, v in settings.items() if v and k != "capture"}
     if training and on_host:
-        raise ValueError(f"data.augment {sorted(on_host)} on the host needs TensorFlow (tf.data); on "
-                         f"backend {keras_backend()!r} they run inside the training step (training.augmentation)")
+        raise ValueError(f"data.augment {sorted(on_host)} on the host needs TensorFlow (tf.data); without it "
+                         "they run inside the training step (training.augmentation)")
     labels = load_split_index(prepared_dir, split)["label"].to_numpy()
     return ShardSequence([Path(f) for f in files], labels, size, batch_size=batch_size, training=training,
                          seed=seed, balance=balance if training else "none", images_dtype=images_dtype,
@@ -111,7 +111,7 @@ def _oversampled(records, n_examples: int, seed: int):
 
 def make_dataset(
     prepared_dir, split: str, *, batch_size: int, training: bool, augment=None, seed: int = 0,
-    balance: str = "none", images_dtype: str = "float32", workers: int | None = None,
+    balance: str = "none", images_dtype: str = "float32", workers: int | None = None, reader: str | None = None,
 ):
     """Batches of `(images float32 (B,S,S,3) 0..255, labels float32 (B,))` for Keras.
 
@@ -132,6 +132,8 @@ def make_dataset(
             uint8, 4x fewer bytes to copy to the device and no cast on the host. Augmented
             batches (host augmentation) are always float32.
         workers: reading threads of the TensorFlow-free path (`data.workers`; None = one per core).
+        reader: "tf.data" or "python" (the TensorFlow-free `ShardSequence`); None = the one for the
+            backend Keras runs on.
     """
     _check_split(split)
     if batch_size < 1:
@@ -143,7 +145,9 @@ def make_dataset(
     files = [str(Path(prepared_dir) / name) for name in manifest["shards"][split]]
     n_examples = int(manifest["counts"][split]["total"])
     settings = augment_settings(augment) if training else augment_settings(None)
-    if keras_backend() != "tensorflow":
+    if reader not in (None, "tf.data", "python"):
+        raise ValueError(f"reader must be 'tf.data' or 'python', got {reader!r}")
+    if reader == "python" or (reader is None and keras_backend() != "tensorflow"):
         return _py_dataset(prepared_dir, split, files, size, settings, batch_size=batch_size, training=training,
                            seed=seed, balance=balance, images_dtype=images_dtype, workers=workers)
     import tensorflow as tf

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from melanoma_exp.data.pipeline import _py_dataset, load_split_index, make_dataset
-from melanoma_exp.data.prepare import read_manifest
+from melanoma_exp.data.pipeline import load_split_index, make_dataset
 from melanoma_exp.data.shards import parse_record, record_offsets, write_shards
 
 
@@ -47,16 +46,10 @@ def test_a_cut_shard_is_named(tmp_path):
         record_offsets(path)
 
 
-def _python_reader(prepared, split, *, training, batch_size=16, seed=0, balance="none", augment=None,
-                   images_dtype="float32"):
+def _python_reader(prepared, split, *, training, batch_size=16, **options):
     """The reader make_dataset picks on a non-TensorFlow backend (this process runs TensorFlow)."""
-    from melanoma_exp.data.augment import augment_settings
-
-    manifest = read_manifest(prepared)
-    files = [str(prepared / name) for name in manifest["shards"][split]]
-    return _py_dataset(prepared, split, files, int(manifest["image_size"]), augment_settings(augment),
-                       batch_size=batch_size, training=training, seed=seed, balance=balance,
-                       images_dtype=images_dtype, workers=2)
+    return make_dataset(prepared, split, batch_size=batch_size, training=training, reader="python", workers=2,
+                        **options)
 
 
 def _collect(ds):
@@ -100,3 +93,5 @@ def test_oversample_and_capture_on_the_python_reader(prepared_small):
     assert captured[0].dtype == np.float32 and np.abs(plain[0] - captured[0]).mean() > 1
     with pytest.raises(ValueError, match=r"data.augment \['flip'\] on the host needs TensorFlow"):
         _python_reader(prepared_small, "train", training=True, augment={"flip": True})
+    with pytest.raises(ValueError, match="reader must be 'tf.data' or 'python'"):
+        make_dataset(prepared_small, "train", batch_size=16, training=True, reader="grain")
