@@ -14,13 +14,14 @@ cd "$(dirname "$0")/.."
 PY=${PY:-python3}
 WHEELS=bench/wheels
 # Pure-Python or per-platform wheels the project needs beyond a JAX + SciPy + pandas + scikit-learn +
-# matplotlib + Pillow image (versions: requirements.lock).
-PACKAGES="keras==3.15.1 namex==0.1.0 optree==0.20.0 hydra-core==1.3.8 omegaconf==2.3.1 antlr4-python3-runtime==4.9.3 google-crc32c==1.9.0"
+# matplotlib + Pillow image, at the versions requirements.lock pins.
+PACKAGES="keras namex optree hydra-core omegaconf antlr4-python3-runtime google-crc32c"
 
 if [[ "${1:-}" == "--fetch" ]]; then
   mkdir -p "$WHEELS"
   TARGET_PY=${TARGET_PY:-3.12}   # the GPU box's Python (docs of the device: 3.12)
-  for pkg in $PACKAGES; do
+  for name in $PACKAGES; do
+    pkg=$(grep -i "^${name}==" requirements.lock) || { echo "$name is not pinned in requirements.lock"; exit 1; }
     "$PY" -m pip download --quiet --no-deps --dest "$WHEELS" --only-binary=:all: --python-version "$TARGET_PY" \
       --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 "$pkg" \
       || "$PY" -m pip wheel --quiet --no-deps --wheel-dir "$WHEELS" "$pkg"   # sdist-only (antlr4): build it here

@@ -64,22 +64,14 @@ def laplacian_variance(gray: np.ndarray) -> float:
     return float(lap.var())
 
 
-def analysis_gray(image: Image.Image, max_side: int) -> np.ndarray:
-    """Grayscale float32 copy, downscaled (never upscaled) so its longest side is ``max_side``."""
-    gray = image.convert("L")
-    size = analysis_size(gray.size, max_side)
-    if size != gray.size:
-        gray = gray.resize(size, Image.Resampling.BOX)
-    return np.asarray(gray, dtype=np.float32)
-
-
-def analysis_rgb(image: Image.Image, max_side: int) -> np.ndarray:
-    """RGB uint8 copy at the same size as :func:`analysis_gray` (Pillow's BOX filter per channel)."""
-    rgb = image.convert("RGB")
-    size = analysis_size(rgb.size, max_side)
-    if size != rgb.size:
-        rgb = rgb.resize(size, Image.Resampling.BOX)
-    return np.asarray(rgb)
+def analysis_copy(image: Image.Image, mode: str, max_side: int) -> np.ndarray:
+    """A ``mode`` ("L": luma, "RGB") copy downscaled with Pillow's BOX filter (never upscaled) so its
+    longest side is ``max_side``: float32 for luma (blur, mean), uint8 for RGB (channel levels)."""
+    copy = image.convert(mode)
+    size = analysis_size(copy.size, max_side)
+    if size != copy.size:
+        copy = copy.resize(size, Image.Resampling.BOX)
+    return np.asarray(copy, dtype=np.float32 if mode == "L" else np.uint8)
 
 
 def level_at(values: np.ndarray, quantile: float) -> int:
@@ -117,8 +109,7 @@ def assess_quality(image: Image.Image, original_size: tuple[int, int], gate: dic
             dark_max_midtone, dark_max_highlight, white_clipped_max_fraction).
     """
     max_side = int(gate["analysis_max_side_px"])
-    gray = analysis_gray(image, max_side)
-    rgb = analysis_rgb(image, max_side)
+    gray, rgb = analysis_copy(image, "L", max_side), analysis_copy(image, "RGB", max_side)
     brightest, darkest = rgb.max(axis=2), rgb.min(axis=2)
     report = QualityReport(
         ok=True, issues=[],
