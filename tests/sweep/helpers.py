@@ -96,6 +96,20 @@ def wait_for_running(out: Path, number: int, storage: str | None = None, study: 
     pytest.fail(f"trial {number} never started running")
 
 
+def wait_for_work(out: Path, number: int, timeout: float = 60) -> None:
+    """Block until trial `number` of the toy study has started its work (its `sleeping` marker, written
+    after every parameter is sampled): a kill or Ctrl-C from here on interrupts the trial's work, not
+    its setup (config, storage look-ups, parameter sampling)."""
+    import time
+
+    wait_for_running(out, number)
+    deadline = time.monotonic() + timeout
+    pattern = f"sweeps/toy/*/trial_{number}/sleeping"
+    while not list(out.glob(pattern)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert list(out.glob(pattern)), f"trial {number} never started its work"
+
+
 def finished_by(log_text: str) -> set[int]:
     """Trial numbers a worker reported as finished in its output."""
     import re

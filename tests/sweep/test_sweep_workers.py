@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from .helpers import finished_by, load, run_toy, start_toy, states, wait_for_running
+from .helpers import finished_by, load, run_toy, start_toy, states, wait_for_work
 
 
 def stopped(worker, log, timeout: float) -> int:
@@ -30,7 +30,7 @@ def test_killed_worker_trial_is_failed_requeued_and_rerun(tmp_path):
     worker = start_toy(tmp_path, "sweep.n_trials=3", "sweep.pruner.name=none",
                        "+toy.slow_trials=[1]", "+toy.slow_s=120")
     try:
-        wait_for_running(tmp_path, 1)
+        wait_for_work(tmp_path, 1)  # killed while sampling, the retry would re-sample what was not stored
     finally:
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(timeout=30)
@@ -53,11 +53,7 @@ def test_killed_worker_trial_is_failed_requeued_and_rerun(tmp_path):
 def test_ctrl_c_leaves_the_study_consistent_and_a_rerun_resumes(tmp_path):
     worker = start_toy(tmp_path, "sweep.n_trials=3", "sweep.pruner.name=none",
                        "+toy.slow_trials=[1]", "+toy.slow_s=120")
-    wait_for_running(tmp_path, 1)
-    deadline = time.monotonic() + 60
-    while not list(tmp_path.glob("sweeps/toy/*/trial_1/sleeping")) and time.monotonic() < deadline:
-        time.sleep(0.2)  # interrupt the trial's work, not its setup (config, storage look-ups)
-    assert list(tmp_path.glob("sweeps/toy/*/trial_1/sleeping")), "trial 1 never started its work"
+    wait_for_work(tmp_path, 1)
     worker.send_signal(signal.SIGINT)
     assert stopped(worker, tmp_path / "worker.log", timeout=300) != 0  # generous: a loaded CI box
     study = load(tmp_path)
