@@ -3,7 +3,8 @@
 Used by `pipeline.make_dataset` when Keras runs on a backend other than TensorFlow (`trainer.backend:
 jax`), so a machine with JAX and no TensorFlow trains from the same prepared folder. It yields what
 the tf.data path yields — `(images (B, S, S, 3), labels float32 (B,))`, images uint8 or float32
-0..255, eval splits in index.csv order — read with `os.pread` from a record index built once
+0..255, eval splits in index.csv order, labels from each record (checked against index.csv, which
+supplies the classes for oversampling) — read with `os.pread` from a record index built once
 (`shards.record_offsets`), parsed without protobuf (`shards.parse_record`), by `workers` threads.
 
 Training order: a full permutation of the split per epoch (tf.data shuffles shards and a buffer:
@@ -74,11 +75,15 @@ class ShardSequence(keras.utils.PyDataset):
             raise IndexError(index)
         picks = self._order[index * self.batch_size : (index + 1) * self.batch_size]
         images = np.empty((len(picks), self.size, self.size, 3), dtype=np.uint8)
+        labels = np.empty(len(picks), dtype=np.float32)
         for row, pick in enumerate(picks):
             fd, offset, length = self._records[pick]
             record = parse_record(os.pread(fd, length, offset))
+            if record["label"] != self.labels[pick]:  # the record is the truth, as on the tf.data path
+                raise ValueError(f"{record['isic_id']}: label {record['label']} in its shard record, "
+                                 f"{self.labels[pick]} in index.csv: prepare the dataset again")
             images[row] = np.frombuffer(record["image"], dtype=np.uint8).reshape(self.size, self.size, 3)
-        labels = self.labels[picks].astype(np.float32)
+            labels[row] = record["label"]
         if self.training and self.capture:
             batch_seed = np.array([self.seed, self._epoch, index], dtype=np.int64)
             return capture_numpy(images.astype(np.float32), batch_seed, self.capture), labels

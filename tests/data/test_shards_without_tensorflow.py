@@ -95,3 +95,19 @@ def test_oversample_and_capture_on_the_python_reader(prepared_small):
         _python_reader(prepared_small, "train", training=True, augment={"flip": True})
     with pytest.raises(ValueError, match="reader must be 'tf.data' or 'python'"):
         make_dataset(prepared_small, "train", batch_size=16, training=True, reader="grain")
+
+
+def test_a_label_that_disagrees_with_its_record_is_named(prepared_small, tmp_path):
+    import shutil
+
+    copy = tmp_path / "prepared"
+    shutil.copytree(prepared_small, copy)
+    index = (copy / "index.csv").read_text().splitlines()
+    header = index[0].split(",")
+    row = next(i for i, line in enumerate(index) if i and line.split(",")[header.index("split")] == "val")
+    fields = index[row].split(",")
+    fields[header.index("label")] = str(1 - int(fields[header.index("label")]))
+    index[row] = ",".join(fields)
+    (copy / "index.csv").write_text("\n".join(index) + "\n")
+    with pytest.raises(ValueError, match=fr"{fields[header.index('isic_id')]}: label \d in its shard record"):
+        _collect(_python_reader(copy, "val", training=False))
