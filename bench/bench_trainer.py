@@ -45,7 +45,6 @@ def _plain_epochs(cfg, prepared: Path) -> list[float]:
     compile settings in a hand-written fit loop with a timing callback."""
     import keras
 
-    from melanoma_exp.data.augment import augment_settings
     from melanoma_exp.data.pipeline import make_dataset
     from melanoma_exp.models.build import build_model
     from melanoma_exp.training.augmentation import augmentation_layer, split_settings, training_model
@@ -54,7 +53,7 @@ def _plain_epochs(cfg, prepared: Path) -> list[float]:
     keras.utils.set_random_seed(int(cfg.trainer.seed))
     model = build_model(cfg.model, cfg.head, int(cfg.data.image_size))
     model.get_layer("backbone").trainable = True  # unfreeze=full, keep_bn_frozen=false in the demo recipe
-    in_model, on_host = split_settings(augment_settings(cfg.data.augment))
+    in_model, on_host = split_settings(cfg.data.augment)
     model = training_model(model, augmentation_layer(in_model, int(cfg.trainer.seed)))
     compile_model(model, new_optimizer(cfg), cfg)
     batch = int(cfg.data.batch_size)

@@ -17,7 +17,6 @@ import numpy as np
 from melanoma_exp import DISCLAIMER
 from melanoma_exp.commands.train import train
 from melanoma_exp.config import compose
-from melanoma_exp.data.augment import augment_settings
 from melanoma_exp.export.demo_step import step_export
 from melanoma_exp.training.augmentation import split_settings
 from melanoma_exp.training.runtime import resolve_run_dir
@@ -45,7 +44,7 @@ def pipeline_summary(prepared_dir, data) -> str:
     from melanoma_exp.data.pipeline import class_weight, make_dataset
 
     augment = OmegaConf.to_container(data.augment, resolve=True) if data.augment else None
-    _, on_host = split_settings(augment_settings(augment))
+    _, on_host = split_settings(augment)
     ds = make_dataset(prepared_dir, "train", batch_size=int(data.batch_size), training=True, augment=on_host,
                       seed=int(data.seed), balance=str(data.balance), images_dtype="uint8")
     start, n, low, high = time.perf_counter(), 0, 255.0, 0.0

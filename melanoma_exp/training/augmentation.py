@@ -28,15 +28,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from melanoma_exp.data.augment import augment_settings
+
 AUGMENTATION_LAYER = "augmentation"
 IN_MODEL_KEYS = ("flip", "rotate", "zoom", "contrast", "brightness")
 
 
-def split_settings(settings: Mapping[str, float]) -> tuple[dict[str, float], dict[str, float] | None]:
-    """Validated `data.augment` settings -> (in the model, on the host or None).
+def split_settings(augment: Mapping | None) -> tuple[dict[str, float], dict[str, float] | None]:
+    """`data.augment` (the config node, a dict or None; validated by `data.augment.augment_settings`)
+    -> (in the model, on the host or None).
 
     Everything but ``capture`` goes into the model; ``capture`` stays on the host when it is on.
     """
+    settings = augment_settings(augment)
     in_model = {key: float(settings.get(key) or 0.0) for key in IN_MODEL_KEYS}
     capture = float(settings.get("capture") or 0.0)
     return in_model, ({"capture": capture} if capture else None)

@@ -17,7 +17,6 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from melanoma_exp.data.augment import augment_settings
 from melanoma_exp.models.build import build_model
 from melanoma_exp.training.augmentation import augmentation_layer, split_settings, training_model
 from melanoma_exp.training.checkpoints import Checkpoints, RunState
@@ -44,7 +43,7 @@ def load_data(cfg: DictConfig) -> dict[str, Any]:
     ensure_synthetic_raw(cfg.data)  # synthetic source only, and only when the raw folder is missing
     prepared = Path(prepare_dataset(cfg.data))
     batch, seed, balance = int(cfg.data.batch_size), int(cfg.trainer.seed), str(cfg.data.balance)
-    _, on_host = split_settings(augment_settings(cfg.data.augment))
+    _, on_host = split_settings(cfg.data.augment)
     return {
         "prepared": prepared,
         "train": make_dataset(prepared, "train", batch_size=batch, training=True, augment=on_host,
@@ -65,7 +64,7 @@ def _load_or_build(cfg: DictConfig, checkpoints: Checkpoints, state: RunState, s
     from melanoma_exp.training.phases import enter_phase
 
     classifier = build_model(cfg.model, cfg.head, int(cfg.data.image_size))
-    in_model, _ = split_settings(augment_settings(cfg.data.augment))
+    in_model, _ = split_settings(cfg.data.augment)
     model = training_model(classifier, augmentation_layer(in_model, int(cfg.trainer.seed)))
     if state.epoch > 0 and checkpoints.last.is_file():
         enter_phase(model, state.phase, cfg, schedule, model_phase=None)

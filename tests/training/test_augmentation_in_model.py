@@ -41,7 +41,7 @@ def _layer_classes(model) -> set[str]:
 
 
 def test_settings_split_between_model_and_host():
-    in_model, on_host = split_settings(augment_settings({"flip": True, "rotate": 0.25, "capture": 0.5}))
+    in_model, on_host = split_settings({"flip": True, "rotate": 0.25, "capture": 0.5})
     assert in_model == {"flip": 1.0, "rotate": 0.25, "zoom": 0.0, "contrast": 0.0, "brightness": 0.0}
     assert on_host == {"capture": 0.5}  # Pillow/SciPy degradations: host only
     assert split_settings(FULL)[1] is None
@@ -165,7 +165,7 @@ def test_exported_model_has_no_augmentation_and_predicts_like_a_model_built_with
     from melanoma_exp.training.checkpoints import Checkpoints
 
     cfg = compose(smoke_run.overrides)
-    assert any(split_settings(augment_settings(cfg.data.augment))[0].values())
+    assert any(split_settings(cfg.data.augment)[0].values())
     mlflow.set_tracking_uri(smoke_run.tracking_uri)
     experiment = mlflow.MlflowClient().get_experiment_by_name("melanoma-smoke")
     (logged,) = mlflow.search_logged_models(experiment_ids=[experiment.experiment_id], output_format="list")
