@@ -116,7 +116,9 @@ def _requeue(study: Any, trials: list[Any], reason: str) -> None:
     from optuna.storages import RetryHeartbeatStaleTrialCallback
     from optuna.trial import TrialState
 
-    retry = RetryHeartbeatStaleTrialCallback()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ExperimentalWarning: the callback is used as documented
+        retry = RetryHeartbeatStaleTrialCallback()
     for trial in trials:
         frozen = study._storage.get_trial(trial._trial_id)
         if frozen.state != TrialState.RUNNING:
@@ -197,17 +199,23 @@ class SweepRun:
             wait = self.sweep_cfg.wait_for_running and self.heartbeat_interval
             return [] if (now.running and wait) else None
         batch = []
-        for _ in range(min(_batch_size(self.config), slots)):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                trial = self.study.ask()
-            if self.heartbeat_interval:  # before the first beat of the thread, not after
-                self.study._storage.record_heartbeat(trial._trial_id)
-            if is_surplus(self.study, trial.number, self.n_trials):
-                trial.set_user_attr(SURPLUS_ATTR, True)
-                self.study.tell(trial, state=TrialState.FAIL)
-                break
-            batch.append(trial)
+        try:
+            for _ in range(min(_batch_size(self.config), slots)):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    batch.append(self.study.ask())
+                trial = batch[-1]
+                if self.heartbeat_interval:  # before the first beat of the thread, not after
+                    self.study._storage.record_heartbeat(trial._trial_id)
+                if is_surplus(self.study, trial.number, self.n_trials):
+                    batch.pop()
+                    trial.set_user_attr(SURPLUS_ATTR, True)
+                    self.study.tell(trial, state=TrialState.FAIL)
+                    break
+        except BaseException as exc:  # Ctrl-C in the storage look-ups: no asked trial left RUNNING
+            _requeue(self.study, batch, "sweep interrupted" if isinstance(exc, KeyboardInterrupt)
+                     else "sweep crashed")
+            raise
         return batch or None  # a surplus first ask: the others have filled the study
 
     def _run_batch(self, batch: list[Any], bar: Any) -> None:

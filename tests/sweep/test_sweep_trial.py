@@ -75,3 +75,29 @@ def test_unknown_pruner_and_incomplete_threshold_are_named():
         compose(["+sweep=optuna", "sweep.pruner.name=medain"])
     with pytest.raises(ValueError, match="sweep.pruner.lower"):
         make_pruner(compose(["+sweep=optuna", "sweep.pruner.name=threshold"]).sweep)
+
+
+@pytest.mark.parametrize("interrupt_on_ask", [1, 2])
+def test_ctrl_c_between_asks_leaves_no_trial_running(tmp_path, monkeypatch, interrupt_on_ask):
+    """A Ctrl-C that lands while the sweeper asks for a batch (storage look-ups, before any job runs)
+    fails the trials asked so far and queues them again, as one during their jobs does."""
+    from melanoma_exp.sweep import driver
+
+    cfg = compose(["+sweep=optuna", f"sweep.storage=sqlite:///{tmp_path}/optuna.db", "sweep.study_name=s",
+                   "sweep.batch_size=3", "sweep.n_trials=3"])
+    run = driver.SweepRun(cfg, launcher=None, arguments=[], params=None, conditions=None, check_data=False)
+    run.study = open_study(cfg.sweep, create=True, heartbeat=True)
+    asks = []
+
+    def interrupted(study, number, n_trials):
+        asks.append(number)
+        if len(asks) == interrupt_on_ask:
+            raise KeyboardInterrupt
+        return False
+
+    monkeypatch.setattr(driver, "is_surplus", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run._next_batch()
+    trials = run.study.get_trials(deepcopy=False)
+    assert sorted(t.state.name for t in trials) == ["FAIL"] * interrupt_on_ask + ["WAITING"] * interrupt_on_ask
+    assert all(t.user_attrs["interrupted"] == "sweep interrupted" for t in trials if t.state.name == "FAIL")
