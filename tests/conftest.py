@@ -125,8 +125,8 @@ def project_tmp(tmp_path) -> list[str]:
 
 # --- Tests never write into the checkout -------------------------------------------------------------
 # Everything a test makes lives under tmp_path. At the end of the session every file of the checkout
-# that was created or changed while the suite ran is listed and the run fails (files only: an empty
-# folder is not seen). Left out: the
+# that was created or changed while the suite ran, and every new empty folder (a stray mkdir), is
+# listed and the run fails. Left out: the
 # environment, git's own folder, and mobile/'s build folders (the Kotlin suite's Makefile outputs).
 # Editing sources while the suite runs trips it too: set MELANOMA_EDITING_WHILE_TESTING=1 then.
 _CHECKOUT = Path(__file__).resolve().parents[1]
@@ -140,6 +140,12 @@ def _written_since(start: float) -> list[str]:
         here = Path(folder)
         dirs[:] = [d for d in dirs if d not in _NOT_WATCHED and here / d not in _NOT_WATCHED_PATHS
                    and not d.endswith(".egg-info")]
+        if not dirs and not files and here != _CHECKOUT:  # a new empty folder (a stray mkdir)
+            try:
+                if not os.listdir(here) and here.lstat().st_mtime > start:
+                    found.append(str(here.relative_to(_CHECKOUT)) + "/")
+            except FileNotFoundError:
+                pass
         for name in files:  # a folder's mtime moves with any child (mobile/build, __pycache__)
             path = here / name
             try:

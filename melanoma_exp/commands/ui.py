@@ -153,8 +153,11 @@ def run_ui(args) -> int:
     from melanoma_exp import DISCLAIMER
 
     _stop_on(signal.SIGTERM, signal.SIGHUP)
-    uri, artifacts, storage = default_stores()
-    uri, artifacts, storage = args.tracking_uri or uri, args.artifacts or artifacts, args.storage or storage
+    uri, artifacts, storage = args.tracking_uri, args.artifacts, args.storage
+    remote = bool(uri) and uri.startswith(("http://", "https://"))
+    if not (uri and storage and (artifacts or remote)):  # the project's stores fill what is not given
+        defaults = default_stores()
+        uri, artifacts, storage = uri or defaults[0], artifacts or defaults[1], storage or defaults[2]
     for url in (uri, storage):
         _ensure_sqlite_parent(url)
     _init_optuna_storage(storage)
