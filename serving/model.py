@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.quality import EXPOSURE_KEYS
+from serving.quality import COLOUR_KEYS, EXPOSURE_KEYS
 from serving.recommend import check_bands
 
 REQUIRED_KEYS = ("name", "version", "labels", "input", "decision_threshold", "recommendation_bands",
@@ -86,16 +86,24 @@ def check_exposure_keys(spec: dict[str, Any]) -> None:
     """model.json ``quality_gate`` exposure keys relative to the scene (``serving.quality``).
 
     Optional: bundles exported before them keep the mean-luma and clipping rule. When present each
-    is a number, and ``dark_max_midtone`` comes with ``dark_max_highlight`` (one rule, two limits).
+    is a number, and ``dark_max_midtone`` comes with ``dark_max_highlight`` (one rule, two limits);
+    ``dark_max_midtone_neutral`` comes with ``neutral_min_ratio`` and needs ``dark_max_highlight``.
     """
     gate = spec["quality_gate"]
-    for key in EXPOSURE_KEYS:
+    for key in (*EXPOSURE_KEYS, *COLOUR_KEYS):
         value = gate.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise ValueError(f"model.json quality_gate.{key} must be a number, got {value!r}")
     if (gate.get("dark_max_midtone") is None) != (gate.get("dark_max_highlight") is None):
         raise ValueError("model.json quality_gate.dark_max_midtone and dark_max_highlight go together: "
                          "give both or neither")
+    neutral = gate.get("dark_max_midtone_neutral"), gate.get("neutral_min_ratio")
+    if (neutral[0] is None) != (neutral[1] is None):
+        raise ValueError("model.json quality_gate.dark_max_midtone_neutral and neutral_min_ratio go together: "
+                         "give both or neither")
+    if neutral[0] is not None and gate.get("dark_max_highlight") is None:
+        raise ValueError("model.json quality_gate.dark_max_midtone_neutral needs dark_max_highlight "
+                         "(it judges dim scenes only)")
 
 
 def input_spec(spec: dict[str, Any]) -> InputSpec:

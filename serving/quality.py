@@ -12,8 +12,16 @@ below ``dark_max_highlight``); over-exposed when its mean is above ``bright_min_
 ``clipped_max_fraction`` of its luma is clipped, or more than ``white_clipped_max_fraction`` of its
 pixels are clipped white in all three channels. The brightest channel keeps dark skin, whose red
 channel is far above its luma, from looking under-exposed; white clipping in all channels keeps
-fair skin, whose red channel saturates first, from looking over-exposed. Bundles exported before
-these keys existed lack them and keep the mean/clipping rule (docs/serving.md).
+fair skin, whose red channel saturates first, from looking over-exposed.
+
+Exposure also reads the scene's colour: scaling exposure keeps each pixel's ratio of darkest to
+brightest channel, while melanin makes skin both darker and more saturated. A dim scene (highlight
+below ``dark_max_highlight``) whose typical pixel is neutral (median ratio at least
+``neutral_min_ratio``, paler than any dark skin) is too dark up to the higher midtone
+``dark_max_midtone_neutral``; over-exposed also when more than ``colour_clipped_max_fraction`` of the
+pixels have their brightest channel clipped while their darkest is below half of it (a saturated
+colour pushed past white; fair skin is not that saturated, dark skin not that bright). Bundles
+exported before these keys existed lack them and keep the rule they had (docs/serving.md).
 """
 
 from __future__ import annotations
@@ -40,6 +48,8 @@ MIDTONE_QUANTILE = 0.5
 HIGHLIGHT_QUANTILE = 0.99
 # The exposure keys added on 2026-12-01; older bundles lack them (serving/model.py checks them).
 EXPOSURE_KEYS = ("dark_max_midtone", "dark_max_highlight", "white_clipped_max_fraction")
+# The colour keys added later on 2026-12-01; bundles with only EXPOSURE_KEYS lack them.
+COLOUR_KEYS = ("dark_max_midtone_neutral", "neutral_min_ratio", "colour_clipped_max_fraction")
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,8 @@ class QualityReport:
     midtone: int = 0
     highlight: int = 0
     white_fraction: float = 0.0
+    neutral_ratio: int = 0
+    colour_clipped_fraction: float = 0.0
 
 
 def laplacian_variance(gray: np.ndarray) -> float:
@@ -82,18 +94,32 @@ def level_at(values: np.ndarray, quantile: float) -> int:
     return int(np.searchsorted(counts, quantile * values.size))
 
 
+def darkest_to_brightest(rgb: np.ndarray) -> np.ndarray:
+    """Each pixel's darkest channel as a share of its brightest, in 0-255 levels (integer, rounded
+    half up; 255 for black, which is neutral). Exposure scaling leaves it unchanged."""
+    brightest = rgb.max(axis=2).astype(np.int32)
+    darkest = rgb.min(axis=2).astype(np.int32)
+    ratio = (255 * darkest + brightest // 2) // np.maximum(brightest, 1)
+    return np.where(brightest > 0, ratio, 255).astype(np.uint8)
+
+
 def exposure_issues(report: QualityReport, gate: dict) -> list[str]:
     """``too_dark`` / ``too_bright`` for the measured values; keys a bundle lacks are not applied."""
     issues = []
     midtone, highlight = gate.get("dark_max_midtone"), gate.get("dark_max_highlight")
-    dim_scene = (midtone is not None and highlight is not None
-                 and report.midtone < float(midtone) and report.highlight < float(highlight))
-    if report.mean_luma < float(gate["dark_max_mean"]) or dim_scene:
+    neutral_midtone, neutral_ratio = gate.get("dark_max_midtone_neutral"), gate.get("neutral_min_ratio")
+    dim = highlight is not None and report.highlight < float(highlight)
+    dim_scene = dim and midtone is not None and report.midtone < float(midtone)
+    dim_neutral_scene = (dim and neutral_midtone is not None and neutral_ratio is not None
+                         and report.midtone < float(neutral_midtone)
+                         and report.neutral_ratio >= 255 * float(neutral_ratio))
+    if report.mean_luma < float(gate["dark_max_mean"]) or dim_scene or dim_neutral_scene:
         issues.append("too_dark")
-    white = gate.get("white_clipped_max_fraction")
+    white, colour = gate.get("white_clipped_max_fraction"), gate.get("colour_clipped_max_fraction")
     if (report.mean_luma > float(gate["bright_min_mean"])
             or report.clipped_fraction > float(gate["clipped_max_fraction"])
-            or (white is not None and report.white_fraction > float(white))):
+            or (white is not None and report.white_fraction > float(white))
+            or (colour is not None and report.colour_clipped_fraction > float(colour))):
         issues.append("too_bright")
     return issues
 
@@ -106,11 +132,12 @@ def assess_quality(image: Image.Image, original_size: tuple[int, int], gate: dic
         original_size: ``(width, height)`` of the upload before any scaling.
         gate: model.json ``quality_gate`` (min_side_px, analysis_max_side_px, blur_min_laplacian_var,
             dark_max_mean, bright_min_mean, clipped_max_fraction and, in bundles that have them,
-            dark_max_midtone, dark_max_highlight, white_clipped_max_fraction).
+            dark_max_midtone, dark_max_highlight, white_clipped_max_fraction,
+            dark_max_midtone_neutral, neutral_min_ratio, colour_clipped_max_fraction).
     """
     max_side = int(gate["analysis_max_side_px"])
     gray, rgb = analysis_copy(image, "L", max_side), analysis_copy(image, "RGB", max_side)
-    brightest, darkest = rgb.max(axis=2), rgb.min(axis=2)
+    brightest, darkest, ratio = rgb.max(axis=2), rgb.min(axis=2), darkest_to_brightest(rgb)
     report = QualityReport(
         ok=True, issues=[],
         laplacian_var=laplacian_variance(gray),
@@ -119,6 +146,9 @@ def assess_quality(image: Image.Image, original_size: tuple[int, int], gate: dic
         midtone=level_at(brightest, MIDTONE_QUANTILE),
         highlight=level_at(brightest, HIGHLIGHT_QUANTILE),
         white_fraction=float((darkest >= CLIP_LEVEL).mean()) if darkest.size else 0.0,
+        neutral_ratio=level_at(ratio, MIDTONE_QUANTILE),
+        colour_clipped_fraction=float(((brightest >= CLIP_LEVEL) & (2 * darkest.astype(np.int32) < brightest)).mean())
+        if brightest.size else 0.0,
     )
     issues = []
     if min(original_size) < int(gate["min_side_px"]):

@@ -87,6 +87,12 @@ DEFAULT_BANDS: dict[str, Any] = {
 # clipped in all three channels. Set on the generator's skin tones (the dimmest Fitzpatrick VI
 # lesions have a midtone of 62-63, fair-skin lesions clip up to 9 % white) and on the real photos
 # of scikit-learn, matplotlib, PyWavelets and mahotas; scikit-image's photos are the held-out check.
+# Exposure read with the scene's colour (the same docs): a dim scene whose median pixel is neutral
+# (darkest channel >= `neutral_min_ratio` of its brightest: paler than dark skin, real (0.60) or
+# generated (0.53)) is too dark up to the midtone `dark_max_midtone_neutral`; more than
+# `colour_clipped_max_fraction` of the pixels clipped in a saturated colour (brightest channel
+# clipped, darkest below half of it) is over-exposed: sharp real photos have <= 1.4 %, generated skin
+# none, a generated yellow marker sticker clipped by bright lighting up to its whole area (<= 3.5 %).
 # `upload_max_side_px`: the long side clients (the app, the browser page) downscale a photo to before
 # uploading it (never upscaled). 1024 is what the model and this gate need, with room to spare: the
 # gate measures blur on a copy at most `analysis_max_side_px` = 512 px long (so every analysis pixel
@@ -105,6 +111,9 @@ DEFAULT_QUALITY_GATE: dict[str, float] = {
     "dark_max_midtone": 60,
     "dark_max_highlight": 138,
     "white_clipped_max_fraction": 0.12,
+    "dark_max_midtone_neutral": 90,
+    "neutral_min_ratio": 0.67,
+    "colour_clipped_max_fraction": 0.05,
     "upload_max_side_px": 1024,
 }
 

