@@ -1,9 +1,10 @@
 """Write the preprocessing-parity fixtures for the Kotlin core tests, computed by the serving app.
 
 `python mobile/tools/make_fixtures.py --bundle DIR --out DIR` draws a few deterministic test photos
-(PNG, semi-transparent PNG, JPEG, a large one, a dark one, JPEGs with each EXIF orientation, three
+(PNG, semi-transparent PNG, JPEG, a large one, a dark one, JPEGs with each EXIF orientation, five
 for the exposure measures — a dim grey scene, a lesion on dark skin, a lesion with a fifth of the
-frame blown out to white — and two photos of no lesion at all: a green wall and noise), runs them
+frame blown out to white, a neutral scene as bright as that dark skin, a lesion with a yellow sticker
+clipped — and two photos of no lesion at all: a green wall and noise), runs them
 through the serving app's own
 decoding, resizing and quality gate (`serving.decode`, `serving.quality`) and writes what it got:
 each model input as raw little-endian float32 (`*.f32`, HWC) and the rest in `expected.json`. When
@@ -83,13 +84,20 @@ def exposure_rgb(kind: str, width: int, height: int, seed: int) -> np.ndarray:
     ``dim``: a neutral grey lesion scene ~3 stops under, mean luma above the mean floor but no pixel
     near white (too dark only by the midtone/highlight rule); ``dark_skin``: a lesion on very dark
     skin, luma as low as the dim scene's, red channel far above it (passes); ``white_band``: a lesion
-    with the top fifth of the frame clipped white in all channels (over-exposed only by that rule).
+    with the top fifth of the frame clipped white in all channels (over-exposed only by that rule);
+    ``neutral_dim``: the grey scene with the dark skin's midtone (too dark only because it is neutral);
+    ``colour_clipped``: a lesion with a yellow sticker in a tenth of the frame, red and green clipped
+    (over-exposed only by the saturated-colour rule).
     """
     img = lesion_rgb(width, height, seed).astype(np.float32)
     if kind == "dim":
         img = np.repeat(img.mean(axis=2, keepdims=True), 3, axis=2) * 0.35
+    elif kind == "neutral_dim":
+        img = np.repeat(img.mean(axis=2, keepdims=True), 3, axis=2) * 0.5
     elif kind == "dark_skin":
         img = img * np.array([0.37, 0.3, 0.3], np.float32)
+    elif kind == "colour_clipped":
+        img[-height // 10:] = (255, 255, 40)
     else:
         img[: height // 5] = 255
     return np.clip(img, 0, 255).astype(np.uint8)
@@ -109,7 +117,7 @@ def write_photos(out: Path) -> dict[str, Path]:
     Image.fromarray(lesion_rgb(700, 530, 4)).save(photos["large_png"])
     photos["dark_png"] = out / "dark.png"
     Image.fromarray((lesion_rgb(80, 80, 5) // 8).astype(np.uint8)).save(photos["dark_png"])
-    for kind in ("dim", "dark_skin", "white_band"):
+    for kind in ("dim", "dark_skin", "white_band", "neutral_dim", "colour_clipped"):
         photos[f"{kind}_png"] = out / f"{kind}.png"
         Image.fromarray(exposure_rgb(kind, 96, 96, 10)).save(photos[f"{kind}_png"])
     for kind in ("wall", "noise"):
@@ -157,7 +165,8 @@ def reference(bundle: Path, out: Path) -> dict:
             "quality": {"ok": report.ok, "issues": report.issues, "laplacian_var": report.laplacian_var,
                         "mean_luma": report.mean_luma, "clipped_fraction": report.clipped_fraction,
                         "midtone": report.midtone, "highlight": report.highlight,
-                        "white_fraction": report.white_fraction},
+                        "white_fraction": report.white_fraction, "neutral_ratio": report.neutral_ratio,
+                        "colour_clipped_fraction": report.colour_clipped_fraction},
             "tensors": tensors,
         }
         if service is not None:

@@ -131,6 +131,16 @@ object ModelJson {
         if ((midtone == null) != (highlight == null)) {
             throw ContractException("$where.dark_max_midtone and dark_max_highlight go together: give both or neither")
         }
+        val neutralMidtone = optionalNumber("dark_max_midtone_neutral")
+        val neutralRatio = optionalNumber("neutral_min_ratio")
+        if ((neutralMidtone == null) != (neutralRatio == null)) {
+            throw ContractException(
+                "$where.dark_max_midtone_neutral and neutral_min_ratio go together: give both or neither"
+            )
+        }
+        if (neutralMidtone != null && highlight == null) {
+            throw ContractException("$where.dark_max_midtone_neutral needs dark_max_highlight (it judges dim scenes only)")
+        }
         return QualityGate(
             minSidePx = minSide,
             analysisMaxSidePx = analysisSide,
@@ -141,6 +151,9 @@ object ModelJson {
             darkMaxMidtone = midtone,
             darkMaxHighlight = highlight,
             whiteClippedMaxFraction = optionalNumber("white_clipped_max_fraction"),
+            darkMaxMidtoneNeutral = neutralMidtone,
+            neutralMinRatio = neutralRatio,
+            colourClippedMaxFraction = optionalNumber("colour_clipped_max_fraction"),
             uploadMaxSidePx = uploadSide,
         )
     }

@@ -119,7 +119,9 @@ data class RecommendationBands(
  * [uploadMaxSidePx]: the long side a photo is downscaled to before it is uploaded ([UploadPhoto]).
  * The exposure limits relative to the scene ([darkMaxMidtone], [darkMaxHighlight],
  * [whiteClippedMaxFraction]) are null for bundles exported before them: those keep the mean-luma and
- * clipping rule, as the serving app does.
+ * clipping rule, as the serving app does; so are the limits that read the scene's colour
+ * ([darkMaxMidtoneNeutral], [neutralMinRatio], [colourClippedMaxFraction]) for bundles exported
+ * before those.
  */
 data class QualityGate(
     val minSidePx: Int,
@@ -134,6 +136,12 @@ data class QualityGate(
     val darkMaxHighlight: Double? = null,
     /** `white_clipped_max_fraction`: over-exposed above this share of pixels clipped in R, G and B. */
     val whiteClippedMaxFraction: Double? = null,
+    /** `dark_max_midtone_neutral`: a dim neutral scene is too dark below this midtone. */
+    val darkMaxMidtoneNeutral: Double? = null,
+    /** `neutral_min_ratio`: neutral when the median darkest/brightest channel ratio is at least this. */
+    val neutralMinRatio: Double? = null,
+    /** `colour_clipped_max_fraction`: over-exposed above this share clipped in a saturated colour. */
+    val colourClippedMaxFraction: Double? = null,
     /** `upload_max_side_px`; bundles exported before it existed get the export's default. */
     val uploadMaxSidePx: Int = DEFAULT_UPLOAD_MAX_SIDE_PX,
 ) {

@@ -16,6 +16,10 @@ data class QualityReport(
     val highlight: Int = 0,
     /** Share of pixels clipped in all three channels. */
     val whiteFraction: Double = 0.0,
+    /** Median of each pixel's darkest channel as a share of its brightest, in 0-255 levels. */
+    val neutralRatio: Int = 0,
+    /** Share of pixels whose brightest channel is clipped while their darkest is below half of it. */
+    val colourClippedFraction: Double = 0.0,
 ) {
     val ok: Boolean get() = issues.isEmpty()
 }
@@ -25,9 +29,13 @@ data class QualityReport(
  * resolution measured on a copy at most `analysis_max_side_px` wide (its grayscale, and each pixel's
  * brightest and darkest channel), thresholds from model.json. Too dark: mean luma below
  * `dark_max_mean`, or a dim scene (median brightest channel below `dark_max_midtone` and its 99th
- * percentile below `dark_max_highlight`). Over-exposed: mean above `bright_min_mean`, luma clipped
- * beyond `clipped_max_fraction`, or more than `white_clipped_max_fraction` of the pixels clipped in
- * all three channels. Issue codes are the server's, so the result screen words both the same way.
+ * percentile below `dark_max_highlight`), or a dim neutral scene (its median pixel's darkest channel
+ * at least `neutral_min_ratio` of its brightest, paler than dark skin) with a midtone below
+ * `dark_max_midtone_neutral`. Over-exposed: mean above `bright_min_mean`, luma clipped beyond
+ * `clipped_max_fraction`, more than `white_clipped_max_fraction` of the pixels clipped in all three
+ * channels, or more than `colour_clipped_max_fraction` clipped in a saturated colour (brightest
+ * channel clipped, darkest below half of it). Issue codes are the server's, so the result screen
+ * words both the same way.
  */
 object QualityCheck {
     /** A luma or channel value at or above this counts as clipped (serving/quality.py CLIP_LEVEL). */
@@ -50,6 +58,7 @@ object QualityCheck {
         val gray = copy.gray
         val lapVar = laplacianVariance(gray, copy.width, copy.height)
         val brightest = IntArray(gray.size) { i -> max(copy.r[i], max(copy.g[i], copy.b[i])) }
+        val darkest = IntArray(gray.size) { i -> min(copy.r[i], min(copy.g[i], copy.b[i])) }
         val report = QualityReport(
             issues = emptyList(),
             laplacianVariance = lapVar,
@@ -57,7 +66,9 @@ object QualityCheck {
             clippedFraction = gray.count { it >= CLIP_LEVEL }.toDouble() / gray.size,
             midtone = levelAt(brightest, MIDTONE_QUANTILE),
             highlight = levelAt(brightest, HIGHLIGHT_QUANTILE),
-            whiteFraction = gray.indices.count { i -> min(copy.r[i], min(copy.g[i], copy.b[i])) >= CLIP_LEVEL }
+            whiteFraction = darkest.count { it >= CLIP_LEVEL }.toDouble() / gray.size,
+            neutralRatio = levelAt(darkestToBrightest(brightest, darkest), MIDTONE_QUANTILE),
+            colourClippedFraction = gray.indices.count { i -> brightest[i] >= CLIP_LEVEL && 2 * darkest[i] < brightest[i] }
                 .toDouble() / gray.size,
         )
         val issues = buildList {
@@ -72,13 +83,27 @@ object QualityCheck {
     fun exposureIssues(report: QualityReport, gate: QualityGate): List<String> = buildList {
         val midtone = gate.darkMaxMidtone
         val highlight = gate.darkMaxHighlight
-        val dimScene = midtone != null && highlight != null && report.midtone < midtone && report.highlight < highlight
-        if (report.meanLuma < gate.darkMaxMean || dimScene) add("too_dark")
+        val neutralMidtone = gate.darkMaxMidtoneNeutral
+        val neutralRatio = gate.neutralMinRatio
+        val dim = highlight != null && report.highlight < highlight
+        val dimScene = dim && midtone != null && report.midtone < midtone
+        val dimNeutralScene = dim && neutralMidtone != null && neutralRatio != null &&
+            report.midtone < neutralMidtone && report.neutralRatio >= 255 * neutralRatio
+        if (report.meanLuma < gate.darkMaxMean || dimScene || dimNeutralScene) add("too_dark")
         val white = gate.whiteClippedMaxFraction
+        val colour = gate.colourClippedMaxFraction
         if (report.meanLuma > gate.brightMinMean || report.clippedFraction > gate.clippedMaxFraction ||
-            (white != null && report.whiteFraction > white)
+            (white != null && report.whiteFraction > white) ||
+            (colour != null && report.colourClippedFraction > colour)
         ) add("too_bright")
     }
+
+    /**
+     * Each pixel's darkest channel as a share of its brightest in 0-255 levels, rounded half up as
+     * serving's integer arithmetic does; black counts as neutral (255).
+     */
+    fun darkestToBrightest(brightest: IntArray, darkest: IntArray): IntArray =
+        IntArray(brightest.size) { i -> if (brightest[i] == 0) 255 else (255 * darkest[i] + brightest[i] / 2) / brightest[i] }
 
     /** The smallest 0-255 level at or below which at least [quantile] of [values] lie. */
     fun levelAt(values: IntArray, quantile: Double): Int {

@@ -195,14 +195,25 @@ class ModelJsonTest {
         assertEquals(gate.getDouble("dark_max_midtone"), spec.darkMaxMidtone!!, 0.0)
         assertEquals(gate.getDouble("dark_max_highlight"), spec.darkMaxHighlight!!, 0.0)
         assertEquals(gate.getDouble("white_clipped_max_fraction"), spec.whiteClippedMaxFraction!!, 0.0)
-        val keys = listOf("dark_max_midtone", "dark_max_highlight", "white_clipped_max_fraction")
+        assertEquals(gate.getDouble("dark_max_midtone_neutral"), spec.darkMaxMidtoneNeutral!!, 0.0)
+        assertEquals(gate.getDouble("neutral_min_ratio"), spec.neutralMinRatio!!, 0.0)
+        assertEquals(gate.getDouble("colour_clipped_max_fraction"), spec.colourClippedMaxFraction!!, 0.0)
+        val colourKeys = listOf("dark_max_midtone_neutral", "neutral_min_ratio", "colour_clipped_max_fraction")
+        val keys = listOf("dark_max_midtone", "dark_max_highlight", "white_clipped_max_fraction") + colourKeys
         val older = JSONObject(raw).apply { keys.forEach { getJSONObject("quality_gate").remove(it) } }
         val olderGate = ModelJson.parse(older.toString()).qualityGate
         assertEquals(listOf(null, null, null), listOf(olderGate.darkMaxMidtone, olderGate.darkMaxHighlight, olderGate.whiteClippedMaxFraction))
+        val withoutColour = JSONObject(raw).apply { colourKeys.forEach { getJSONObject("quality_gate").remove(it) } }
+        val withoutColourGate = ModelJson.parse(withoutColour.toString()).qualityGate
+        assertEquals(spec.darkMaxMidtone, withoutColourGate.darkMaxMidtone)
+        assertEquals(listOf(null, null, null),
+            listOf(withoutColourGate.darkMaxMidtoneNeutral, withoutColourGate.neutralMinRatio, withoutColourGate.colourClippedMaxFraction))
         for ((key, bad, message) in listOf(
             Triple("white_clipped_max_fraction", "0.12", "white_clipped_max_fraction must be a number"),
             Triple("dark_max_midtone", true, "dark_max_midtone must be a number"),
             Triple("dark_max_highlight", JSONObject.NULL, "dark_max_midtone and dark_max_highlight go together"),
+            Triple("colour_clipped_max_fraction", "0.03", "colour_clipped_max_fraction must be a number"),
+            Triple("neutral_min_ratio", JSONObject.NULL, "dark_max_midtone_neutral and neutral_min_ratio go together"),
         )) {
             val doc = JSONObject(raw).apply { getJSONObject("quality_gate").put(key, bad) }
             val e = assertThrows(ContractException::class.java) { ModelJson.parse(doc.toString()) }

@@ -23,7 +23,7 @@ class NotALesionTest {
 
     /** PNGs decode bit-identically on the JVM, so the whole answer must match exactly. */
     private val pngPhotos = listOf("lesion_png", "alpha_png", "large_png", "dark_png", "wall_png", "noise_png",
-        "dim_png", "dark_skin_png", "white_band_png")
+        "dim_png", "dark_skin_png", "white_band_png", "neutral_dim_png", "colour_clipped_png")
 
     private fun photo(key: String): JSONObject = TestEnv.expected.getJSONObject("photos").getJSONObject(key)
     private fun served(key: String): JSONObject = photo(key).getJSONObject("ood")

@@ -20,6 +20,9 @@ class QualityParityTest {
         assertEquals("$photoKey midtone", q.getInt("midtone").toDouble(), ours.midtone.toDouble(), levelTol.toDouble())
         assertEquals("$photoKey highlight", q.getInt("highlight").toDouble(), ours.highlight.toDouble(), levelTol.toDouble())
         assertEquals("$photoKey white fraction", q.getDouble("white_fraction"), ours.whiteFraction, 1e-6 + absTol / 100)
+        assertEquals("$photoKey neutral ratio", q.getInt("neutral_ratio").toDouble(), ours.neutralRatio.toDouble(), levelTol.toDouble())
+        assertEquals("$photoKey colour-clipped fraction", q.getDouble("colour_clipped_fraction"), ours.colourClippedFraction,
+            1e-6 + absTol / 100)
     }
 
     // numpy accumulates in float32; the phone in double: tiny relative differences only.
@@ -37,4 +40,6 @@ class QualityParityTest {
     @Test fun `a dim scene with nothing near white is too dark though its mean is not`() = check("dim_png", 1e-4, 1e-3)
     @Test fun `a lesion on dark skin passes though its luma is as low`() = check("dark_skin_png", 1e-4, 1e-3)
     @Test fun `a fifth of the frame clipped white is over-exposed`() = check("white_band_png", 1e-4, 1e-3)
+    @Test fun `a neutral scene as bright as dark skin is too dark`() = check("neutral_dim_png", 1e-4, 1e-3)
+    @Test fun `a saturated colour clipped in a tenth of the frame is over-exposed`() = check("colour_clipped_png", 1e-4, 1e-3)
 }
