@@ -82,6 +82,10 @@ def check_upload_side(spec: dict[str, Any]) -> int | None:
     return side
 
 
+# Exposure limits of one rule: a bundle gives both or neither (the app's ModelJson checks the same).
+PAIRED_EXPOSURE_KEYS = (("dark_max_midtone", "dark_max_highlight"), ("dark_max_midtone_neutral", "neutral_min_ratio"))
+
+
 def check_exposure_keys(spec: dict[str, Any]) -> None:
     """model.json ``quality_gate`` exposure keys relative to the scene (``serving.quality``).
 
@@ -94,14 +98,10 @@ def check_exposure_keys(spec: dict[str, Any]) -> None:
         value = gate.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise ValueError(f"model.json quality_gate.{key} must be a number, got {value!r}")
-    if (gate.get("dark_max_midtone") is None) != (gate.get("dark_max_highlight") is None):
-        raise ValueError("model.json quality_gate.dark_max_midtone and dark_max_highlight go together: "
-                         "give both or neither")
-    neutral = gate.get("dark_max_midtone_neutral"), gate.get("neutral_min_ratio")
-    if (neutral[0] is None) != (neutral[1] is None):
-        raise ValueError("model.json quality_gate.dark_max_midtone_neutral and neutral_min_ratio go together: "
-                         "give both or neither")
-    if neutral[0] is not None and gate.get("dark_max_highlight") is None:
+    for first, second in PAIRED_EXPOSURE_KEYS:
+        if (gate.get(first) is None) != (gate.get(second) is None):
+            raise ValueError(f"model.json quality_gate.{first} and {second} go together: give both or neither")
+    if gate.get("dark_max_midtone_neutral") is not None and gate.get("dark_max_highlight") is None:
         raise ValueError("model.json quality_gate.dark_max_midtone_neutral needs dark_max_highlight "
                          "(it judges dim scenes only)")
 

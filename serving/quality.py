@@ -94,11 +94,11 @@ def level_at(values: np.ndarray, quantile: float) -> int:
     return int(np.searchsorted(counts, quantile * values.size))
 
 
-def darkest_to_brightest(rgb: np.ndarray) -> np.ndarray:
-    """Each pixel's darkest channel as a share of its brightest, in 0-255 levels (integer, rounded
-    half up; 255 for black, which is neutral). Exposure scaling leaves it unchanged."""
-    brightest = rgb.max(axis=2).astype(np.int32)
-    darkest = rgb.min(axis=2).astype(np.int32)
+def darkest_to_brightest(brightest: np.ndarray, darkest: np.ndarray) -> np.ndarray:
+    """Each pixel's darkest channel as a share of its brightest (the per-pixel max and min over the
+    channels), in 0-255 levels (integer, rounded half up; 255 for black, which is neutral). Exposure
+    scaling leaves it unchanged."""
+    brightest, darkest = brightest.astype(np.int32), darkest.astype(np.int32)
     ratio = (255 * darkest + brightest // 2) // np.maximum(brightest, 1)
     return np.where(brightest > 0, ratio, 255).astype(np.uint8)
 
@@ -137,7 +137,7 @@ def assess_quality(image: Image.Image, original_size: tuple[int, int], gate: dic
     """
     max_side = int(gate["analysis_max_side_px"])
     gray, rgb = analysis_copy(image, "L", max_side), analysis_copy(image, "RGB", max_side)
-    brightest, darkest, ratio = rgb.max(axis=2), rgb.min(axis=2), darkest_to_brightest(rgb)
+    brightest, darkest = rgb.max(axis=2), rgb.min(axis=2)
     report = QualityReport(
         ok=True, issues=[],
         laplacian_var=laplacian_variance(gray),
@@ -146,7 +146,7 @@ def assess_quality(image: Image.Image, original_size: tuple[int, int], gate: dic
         midtone=level_at(brightest, MIDTONE_QUANTILE),
         highlight=level_at(brightest, HIGHLIGHT_QUANTILE),
         white_fraction=float((darkest >= CLIP_LEVEL).mean()) if darkest.size else 0.0,
-        neutral_ratio=level_at(ratio, MIDTONE_QUANTILE),
+        neutral_ratio=level_at(darkest_to_brightest(brightest, darkest), MIDTONE_QUANTILE),
         colour_clipped_fraction=float(((brightest >= CLIP_LEVEL) & (2 * darkest.astype(np.int32) < brightest)).mean())
         if brightest.size else 0.0,
     )

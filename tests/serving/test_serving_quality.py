@@ -130,7 +130,8 @@ def test_the_scene_colour_separates_a_dim_scene_from_dark_skin():
     assert verdict([(255, 150, 100)] * 8 + [(180, 150, 120)] * 92, today).issues == []
     fair = verdict([(255, 200, 170)] * 100)
     assert (fair.colour_clipped_fraction, fair.issues) == (0.0, [])
-    ratio = darkest_to_brightest(np.array([[(0, 0, 0), (200, 100, 100), (201, 100, 100), (90, 45, 0)]], np.uint8))
+    pixels = np.array([[(0, 0, 0), (200, 100, 100), (201, 100, 100), (90, 45, 0)]], np.uint8)
+    ratio = darkest_to_brightest(pixels.max(axis=2), pixels.min(axis=2))
     assert ratio.tolist() == [[255, 128, 127, 0]]
 
 

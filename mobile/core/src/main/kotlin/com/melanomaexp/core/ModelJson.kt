@@ -128,15 +128,13 @@ object ModelJson {
         }
         val midtone = optionalNumber("dark_max_midtone")
         val highlight = optionalNumber("dark_max_highlight")
-        if ((midtone == null) != (highlight == null)) {
-            throw ContractException("$where.dark_max_midtone and dark_max_highlight go together: give both or neither")
-        }
         val neutralMidtone = optionalNumber("dark_max_midtone_neutral")
         val neutralRatio = optionalNumber("neutral_min_ratio")
-        if ((neutralMidtone == null) != (neutralRatio == null)) {
-            throw ContractException(
-                "$where.dark_max_midtone_neutral and neutral_min_ratio go together: give both or neither"
-            )
+        for ((first, second) in listOf("dark_max_midtone" to "dark_max_highlight",
+                                       "dark_max_midtone_neutral" to "neutral_min_ratio")) {
+            if (gate.isNull(first) != gate.isNull(second)) {
+                throw ContractException("$where.$first and $second go together: give both or neither")
+            }
         }
         if (neutralMidtone != null && highlight == null) {
             throw ContractException("$where.dark_max_midtone_neutral needs dark_max_highlight (it judges dim scenes only)")
