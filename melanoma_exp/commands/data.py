@@ -55,6 +55,19 @@ def register(subparsers) -> None:
                           help="print the isic-cli command line and exit")
     download.set_defaults(func=cmd_download)
 
+    import_v1 = sub.add_parser(
+        "import-v1", help="convert images saved with the ISIC archive's v1 JSON into isic-cli's layout",
+        description="A folder of ISIC_xxxxxxx.jpg + ISIC_xxxxxxx.json (the archive's API v1 metadata) and "
+        "the collection's ATTRIBUTION.txt -> isic-cli's layout: metadata.csv with diagnosis_1..3 from the "
+        "archive's diagnosis hierarchy, attribution.txt, licenses/, re-encoded images (EXIF dropped). "
+        "This is how samples/isic_uda1 was made.")
+    import_v1.add_argument("src", type=Path, metavar="SRC", help="folder of v1 JSON + JPEG files")
+    import_v1.add_argument("--out", required=True, type=Path, help="output folder (isic-cli layout)")
+    import_v1.add_argument("--max-side", type=int, default=None,
+                           help="downscale so the longer side is at most N px (default: keep the size)")
+    import_v1.add_argument("--quality", type=int, default=90, help="JPEG quality (default 90)")
+    import_v1.set_defaults(func=cmd_import_v1)
+
     validate = sub.add_parser(
         "validate", help="check a raw folder against its metadata.csv, or a prepared one against its checksums",
         description="A raw folder (isic-cli layout): every metadata.csv row has a present, decodable image. "
@@ -85,6 +98,17 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_v1(args: argparse.Namespace) -> int:
+    from melanoma_exp.data.isic_v1 import V1FormatError, import_v1_folder
+
+    try:
+        out = import_v1_folder(args.src, args.out, max_side=args.max_side, quality=args.quality)
+    except (V1FormatError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return _print_report(validate_raw(out), out)
+
+
 def cmd_download(args: argparse.Namespace) -> int:
     from melanoma_exp.data import isic
 
@@ -100,7 +124,6 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from melanoma_exp.data.layout import validate_raw
     from melanoma_exp.data.prepare import MANIFEST, validate_prepared
 
     if (args.folder / MANIFEST).is_file():
@@ -121,7 +144,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.raw_dir is not None:
         print(f"error: --raw-dir is for a prepared folder; {args.folder} has no {MANIFEST}", file=sys.stderr)
         return 2
-    return _print_report(validate_raw(args.folder, progress=True), args.folder)
+    return _print_report(validate_raw(args.folder), args.folder)
+
+
+def validate_raw(raw_dir: Path):
+    from melanoma_exp.data.layout import validate_raw as check
+
+    return check(raw_dir, progress=True)
 
 
 def _print_report(report, raw_dir) -> int:

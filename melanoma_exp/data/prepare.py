@@ -53,6 +53,7 @@ from melanoma_exp.data.layout import (
     METADATA_FILE,
     RawDataError,
     check_image_file,
+    data_kind,
     find_image,
     read_metadata,
 )
@@ -62,6 +63,7 @@ from melanoma_exp.data.split import (
     SplitError,
     assign_groups,
     grouped_stratified_split,
+    grouping_summary,
     split_fractions,
     undersample,
 )
@@ -307,6 +309,7 @@ def _write(staging: Path, index: pd.DataFrame, chunks: PixelChunks, settings: di
     manifest = {
         "format": FORMAT_VERSION,
         "source": settings["source"],
+        "kind": data_kind(settings["source"]),
         "raw_dir": settings["raw_dir"],
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "fingerprint": fingerprint,
@@ -317,6 +320,7 @@ def _write(staging: Path, index: pd.DataFrame, chunks: PixelChunks, settings: di
         "balance": {"undersample": settings["undersample"], "benign_fraction": settings["benign_fraction"],
                     "note": "class_weight and oversample are applied at training time"},
         "split": {**settings["fractions"], "group_by": settings["group_by"]},
+        "grouping": grouping_summary(index, settings["group_by"]),
         "counts": _counts(index),
         "total": len(index),
         "excluded": {k: {"count": len(v), "ids": v} for k, v in sorted(excluded.items())},

@@ -67,6 +67,26 @@ def assign_groups(frame: pd.DataFrame, group_by: str) -> pd.Series:
     return pd.Series([names[r] for r in roots], index=frame.index, name="group")
 
 
+def grouping_summary(frame: pd.DataFrame, group_by: str) -> dict:
+    """What the split could be grouped by: the id columns of the `group_by` chain that hold values.
+
+    A source without lesion or patient ids (e.g. the ISIC UDA-1 sample) is split per image: images of
+    one lesion could sit in two splits, so its test score may flatter the model. The manifest and
+    every report carry this note.
+    """
+    present = [c for c in GROUP_CHAINS[group_by]
+               if c in frame.columns and frame[c].fillna("").astype(str).str.len().gt(0).any()]
+    grouped = bool(present)
+    if group_by == "isic_id":
+        note = "split per image on purpose (data.split.group_by=isic_id): images of one lesion may share splits"
+    elif present:
+        note = f"grouped by {' + '.join(present)}: no lesion or patient in two splits"
+    else:
+        note = (f"could not be grouped: the metadata has no {' or '.join(GROUP_CHAINS[group_by])} values, "
+                "so the split is stratified per image and images of one lesion may sit in two splits")
+    return {"group_by": group_by, "columns": present, "grouped": grouped, "note": note}
+
+
 def grouped_stratified_split(
     labels: np.ndarray, groups: np.ndarray, fractions: dict[str, float], seed: int
 ) -> np.ndarray:

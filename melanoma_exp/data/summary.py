@@ -15,8 +15,9 @@ def describe_prepared(prepared_dir: Path, disclaimer: bool = True) -> str:
     m = read_manifest(prepared_dir)
     lines = [
         f"prepared dataset: {prepared_dir}",
-        f"  source {m['source']}, {m['image_size']} px RGB uint8 (centre-crop + resize), seed {m['seed']}",
-        f"  split grouped by {m['split']['group_by']} (no group in two splits), stratified by label",
+        f"  source {m['source']}: {m.get('kind', m['source'])}, {m['image_size']} px RGB uint8 "
+        f"(centre-crop + resize), seed {m['seed']}",
+        f"  split stratified by label; {_grouping_note(m)}",
         f"  {'split':<6} {'benign':>7} {'malignant':>10} {'total':>7} {'malignant %':>12}",
     ]
     for split in SPLITS:
@@ -32,6 +33,14 @@ def describe_prepared(prepared_dir: Path, disclaimer: bool = True) -> str:
     if disclaimer:
         lines.append(f"Note: {DISCLAIMER}")
     return "\n".join(lines)
+
+
+def _grouping_note(manifest: dict) -> str:
+    """The manifest's grouping note (older manifests: grouped by the configured key)."""
+    grouping = manifest.get("grouping")
+    if grouping:
+        return grouping["note"]
+    return f"grouped by {manifest['split']['group_by']} (no group in two splits)"
 
 
 def data_banner(data_cfg) -> str:

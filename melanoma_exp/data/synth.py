@@ -17,7 +17,6 @@ large images fast to make while still giving real, full-size JPEGs to decode.
 
 from __future__ import annotations
 
-import csv
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from melanoma_exp.data.layout import METADATA_FILE, image_path
+from melanoma_exp.data.layout import image_path, write_layout_metadata
 
 RENDER_MAX = 256
 BASE_STICKER_RATE = 0.04
@@ -357,20 +356,9 @@ def generate_synthetic(
 
 
 def _write_metadata(out: Path, rows: list[dict]) -> None:
-    """metadata.csv, attribution.txt and licenses/ exactly as `isic image download` writes them."""
-    base = ["isic_id", "attribution", "copyright_license"]
-    headers = base + sorted({k for row in rows for k in row} - set(base))
-    with (out / METADATA_FILE).open("w", newline="", encoding="utf8") as f:
-        writer = csv.DictWriter(f, headers)
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / "attribution.txt").write_text(ATTRIBUTION, encoding="utf8")
-    (out / "licenses").mkdir(exist_ok=True)
-    (out / "licenses" / f"{LICENSE}.txt").write_text(
-        "CC0 1.0 Universal (public domain dedication). Synthetic images made by melanoma-exp; "
-        "no person is depicted.\n",
-        encoding="utf8",
-    )
+    write_layout_metadata(out, rows, ATTRIBUTION, LICENSE,
+                          "CC0 1.0 Universal (public domain dedication). Synthetic images made by "
+                          "melanoma-exp; no person is depicted.\n")
 
 
 def ensure_synthetic_raw(data_cfg, progress: bool = True) -> Path | None:

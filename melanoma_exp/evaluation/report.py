@@ -35,7 +35,8 @@ def manifest_summary(prepared_dir: Path) -> dict:
     """The parts of the prepared folder's manifest.json a model card needs."""
     manifest_file = Path(prepared_dir) / "manifest.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}
-    keys = ("source", "counts", "seed", "image_size", "balance", "split", "fingerprint", "excluded")
+    keys = ("source", "kind", "total", "counts", "seed", "image_size", "balance", "split", "grouping",
+            "fingerprint", "excluded")
     summary = {k: manifest[k] for k in keys if k in manifest}
     summary["prepared_dir"] = str(prepared_dir)
     return summary

@@ -307,7 +307,7 @@ def build_model_json(meta: dict[str, Any], *, height: int, width: int) -> dict[s
         "recommendation_bands": _checked_bands(meta.get("bands") or DEFAULT_BANDS),
         "quality_gate": {**DEFAULT_QUALITY_GATE, **(meta.get("quality_gate") or {})},
         "metrics": {"test": _metrics(meta.get("test")), "baseline": _metrics(meta.get("baseline"))},
-        "training_data": meta.get("data") or {},
+        "training_data": shipped_training_data(meta.get("data") or {}),
         "intended_use": INTENDED_USE,
         "limitations": list(LIMITATIONS),
         "disclaimer": DISCLAIMER,
@@ -315,6 +315,15 @@ def build_model_json(meta: dict[str, Any], *, height: int, width: int) -> dict[s
         "clinical": bundle_summary(meta.get("clinical")),
         "tta": None,  # `melanoma export --tta`: tta_entry (the models average flipped/rotated views)
     }
+
+
+def shipped_training_data(data: dict[str, Any]) -> dict[str, Any]:
+    """The report's data summary as a bundle ships it: no path of the machine that built it (the
+    prepared folder is named by its folder name alone)."""
+    shipped = {k: v for k, v in data.items() if k not in ("prepared_dir", "raw_dir")}
+    if data.get("prepared_dir"):
+        shipped["prepared_folder"] = Path(str(data["prepared_dir"])).name
+    return shipped
 
 
 def _metrics(metrics: dict[str, Any] | None) -> dict[str, Any]:

@@ -43,7 +43,13 @@ def _data_lines(data: dict[str, Any]) -> list[str]:
     """A few lines on the training data, whatever the report recorded."""
     if not data:
         return ["Not recorded in the training report."]
-    return [f"- **{key}**: {value}" for key, value in data.items() if not isinstance(value, dict | list)] + [
+    headline = []
+    if data.get("kind"):
+        headline.append(f"**Trained on: {data['kind']}, {data.get('total', '?')} images.** Test metrics below are "
+                        "on the held-out split of the same data, not on other clinics or cameras.")
+    if data.get("grouping"):
+        headline.append(f"- Split: {data['grouping']['note']}.")
+    return headline + [f"- **{key}**: {value}" for key, value in data.items() if not isinstance(value, dict | list)] + [
         f"- **{key}**: `{value}`" for key, value in data.items() if isinstance(value, dict | list)
     ]
 
