@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from melanoma_exp import DISCLAIMER
+from melanoma_exp.console import quiet_native_logs
 from melanoma_exp.commands.train import train
 from melanoma_exp.config import compose
 from melanoma_exp.export.demo_step import step_export
@@ -123,7 +124,10 @@ DEMO_OVERRIDES = ["+experiment=demo"]
 def run_demo(overrides: Sequence[str] = ()) -> dict:
     """Compose the config with `overrides` and run every step of `DEMO_STEPS`; returns the state."""
 
+    from melanoma_exp.training.runtime import start_backend
+
     state: dict = {"cfg": compose(list(overrides))}
+    print(start_backend(), flush=True)
     for step in DEMO_STEPS:
         title = (step.__doc__ or step.__name__).strip().splitlines()[0]
         print(f"\n== {step.__name__.removeprefix('step_')}: {title}", flush=True)
@@ -133,4 +137,5 @@ def run_demo(overrides: Sequence[str] = ()) -> dict:
 
 
 if __name__ == "__main__":
+    quiet_native_logs()
     run_demo([*DEMO_OVERRIDES, *sys.argv[1:]])

@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from melanoma_exp.console import quiet_native_logs
+
 # Modules that add sub-commands, in the order they appear in `melanoma --help`.
 COMMAND_MODULES = [
     "melanoma_exp.commands.data",  # melanoma data synth|download|prepare
@@ -40,12 +42,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Sub-commands that load TensorFlow: started first, with its start-up notices filtered.
+BACKEND_COMMANDS = {"export", "ensemble", "compare-robustness"}
+
+
 def main(argv: list[str] | None = None) -> int:
+    quiet_native_logs()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if args.command in BACKEND_COMMANDS:
+        from melanoma_exp.training.runtime import start_backend
+
+        start_backend()
     try:
         result = args.func(args)
     except KeyboardInterrupt:

@@ -63,6 +63,31 @@ def _gpus(backend: str) -> list:
     return tf.config.list_physical_devices("GPU")
 
 
+def start_backend() -> str:
+    """Import Keras and its backend and look for GPUs, with TensorFlow's start-up notices filtered
+    (`melanoma_exp.console`); returns one line saying which device trains."""
+    import os
+
+    from melanoma_exp.console import native_stderr_filtered
+
+    with native_stderr_filtered():
+        import keras
+
+        backend = keras.backend.backend()
+        gpus = _gpus(backend)
+    if not gpus:
+        return f"[device] Keras on {backend}: training on CPU ({os.cpu_count()} cores; no GPU visible to {backend})"
+    return f"[device] Keras on {backend}: training on GPU ({len(gpus)}: {', '.join(_gpu_names(backend, gpus))})"
+
+
+def _gpu_names(backend: str, gpus: list) -> list[str]:
+    if backend == "jax":
+        return [str(getattr(d, "device_kind", d)) for d in gpus]
+    import tensorflow as tf
+
+    return [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
+
+
 def configure_runtime(trainer_cfg: Any) -> dict:
     """Seed everything, choose precision and XLA on the backend Keras runs on.
 

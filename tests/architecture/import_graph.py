@@ -16,7 +16,7 @@ PACKAGE = "melanoma_exp"
 
 # Lowest first. `melanoma_exp` itself is the package root (version, disclaimer).
 LAYERS: list[list[str]] = [
-    ["melanoma_exp", "melanoma_exp.paths", "melanoma_exp.schema"],
+    ["melanoma_exp", "melanoma_exp.paths", "melanoma_exp.schema", "melanoma_exp.console"],
     ["melanoma_exp.config"],
     ["melanoma_exp.models", "melanoma_exp.data", "melanoma_exp.tracking"],
     ["melanoma_exp.training", "melanoma_exp.explain"],
