@@ -1,12 +1,16 @@
-"""The real `isic` client (isic-cli 12.4.0), end to end, against a local ISIC archive.
+"""The real `isic` client (isic-cli 12.4.0), end to end, against a local ISIC archive, on real dermoscopy.
 
 `melanoma data download` runs the real `isic` executable with `ISIC_DEV=1`, which points it at
-http://127.0.0.1:8000, where `tests/fakes/isic_archive.py` serves synthetic images through the
-parts of ISIC API v2 that isic-cli uses. Then `melanoma data prepare data=isic` and a smoke
-training run on what arrived. Failure modes a real download meets: an image URL answering 404, an
-image whose body is truncated, a transfer that drops mid-body once (retried by isic-cli), a 500 on
-one search page (retried by isic-cli), and a re-run after an interrupted download (only the missing
-files are fetched).
+http://127.0.0.1:8000, where `tests/fakes/isic_archive.py` serves real images through the parts of
+ISIC API v2 that isic-cli uses: every 7th image of the project's ISIC UDA-1 sample
+(`samples/isic_uda1`, CC0) and the two nevi without a diagnosis below "Benign", 62 images (42 nevi,
+20 melanomas), with their real metadata, as the archive serves that collection (attribution
+"Anonymous", CC-0, no lesion or patient id). The download must be byte-identical to the sample's
+files and its metadata.csv to the sample's rows. Then `melanoma data prepare data=isic` (which must
+say the split could not be grouped) and a smoke training run on what arrived. Failure modes a real
+download meets: an image URL answering 404, an image whose body is truncated, a transfer that drops
+mid-body once (retried by isic-cli), a 500 on one search page (retried by isic-cli), Ctrl-C, and a
+re-run after an interrupted download (only the missing files are fetched).
 
 Everything is written under pytest's tmp folders; isic-cli's token folder (`XDG_DATA_HOME`) too,
 via `MELANOMA_ROOT` for the download subprocess. The server binds 127.0.0.1:8000 only (isic-cli's
@@ -26,15 +30,41 @@ import time
 from pathlib import Path
 
 import pytest
-from fakes.isic_archive import FakeIsicArchive, PortTaken
+from fakes.isic_archive import SAMPLE_DIR, FakeIsicArchive, PortTaken
 
 from melanoma_exp.data.isic import DEFAULT_SEARCH, isic_executable
+from melanoma_exp.data.layout import data_kind
 from melanoma_exp.paths import project_root
 
-N_SOURCE = 120  # synthetic images in the archive (a few Indeterminate: not matched by the search)
-PAGE_SIZE = 10  # results per search page: 12 pages, so pagination is exercised
+STRIDE = 7  # the archive serves every 7th image of the sample (and the two nevi without diagnosis_2)
+PAGE_SIZE = 10  # results per search page: 7 pages, so pagination is exercised
 FAILING_PAGE = 2  # the third page of results answers 500 once, then succeeds
+MALIGNANT_SEARCH = "image_type:dermoscopic AND diagnosis_1:Malignant"
 MELANOMA = str(Path(sys.executable).parent / "melanoma")
+
+
+def _sample() -> tuple[list[str], list[dict[str, str]]]:
+    """The real sample's metadata.csv: (header, rows), as `melanoma data import-v1` wrote it."""
+    with (SAMPLE_DIR / "metadata.csv").open(newline="", encoding="utf8") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames), list(reader)
+
+
+def _served_rows() -> list[dict[str, str]]:
+    """The sample rows the fake archive serves, in the sample's (isic_id) order."""
+    _, rows = _sample()
+    return [r for i, r in enumerate(rows) if i % STRIDE == 0 or not r["diagnosis_2"]]
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(newline="", encoding="utf8") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames), list(reader)
+
+
+def _sample_bytes(isic_id: str) -> bytes:
+    """The image as it lies in samples/isic_uda1 (read here, not through the fake archive)."""
+    return (SAMPLE_DIR / f"{isic_id}.jpg").read_bytes()
 
 
 def _env(root: Path) -> dict[str, str]:
@@ -56,16 +86,12 @@ def _image_requests(archive: FakeIsicArchive) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory):
-    """The fake archive on 127.0.0.1:8000: one 404 image, one truncated image, one image whose first
-    transfer drops mid-body, one search page that answers 500 once."""
-    from melanoma_exp.data.synth import generate_synthetic
-
-    source = generate_synthetic(tmp_path_factory.mktemp("isic_source") / "raw", n=N_SOURCE, size=64, seed=11)
-    with (source / "metadata.csv").open(newline="") as f:
-        labelled = [r["isic_id"] for r in csv.DictReader(f) if r["diagnosis_1"] in ("Benign", "Malignant")]
-    fake = FakeIsicArchive(source, page_size=PAGE_SIZE, missing_ids=[labelled[3]],
-                           truncated_ids=[labelled[7]], dropped={labelled[11]: 1},
+def archive():
+    """The fake archive on 127.0.0.1:8000 serving real sample images: one 404 image, one truncated
+    image, one image whose first transfer drops mid-body, one search page that answers 500 once."""
+    served = [r["isic_id"] for r in _served_rows()]
+    fake = FakeIsicArchive(SAMPLE_DIR, ids=served, page_size=PAGE_SIZE, missing_ids=[served[3]],
+                           truncated_ids=[served[7]], dropped={served[11]: 1},
                            fail_pages={FAILING_PAGE: 1})
     try:
         fake.start()
@@ -89,8 +115,10 @@ def downloaded(archive, tmp_path_factory):
 def test_download_writes_contract_1(archive, downloaded):
     raw, root, result = downloaded
     log = result.stdout + result.stderr
+    served = _served_rows()
     expected = archive.matching_ids(DEFAULT_SEARCH)
-    assert 0 < len(expected) < N_SOURCE  # the Indeterminate rows are filtered by the search
+    # every served image is a dermoscopic nevus or melanoma: the project's search matches them all
+    assert expected == [r["isic_id"] for r in served] and len(expected) == 62
     bad = sorted(archive.missing_ids | archive.truncated_ids)
 
     # isic-cli itself succeeds (it skips failed images silently); the wrapper's validation fails
@@ -102,24 +130,28 @@ def test_download_writes_contract_1(archive, downloaded):
     assert f"undecodable_file (1): {truncated}" in result.stdout, log[-3000:]
     assert f"{len(expected)} rows in metadata.csv: {len(expected) - 2} images OK, 2 unusable" in result.stdout
 
-    # contract 1: one row per matched image, in the archive's order, the metadata as isic-cli writes it
-    with (raw / "metadata.csv").open(newline="", encoding="utf8") as f:
-        reader = csv.DictReader(f)
-        header, rows = reader.fieldnames, list(reader)
-    assert [r["isic_id"] for r in rows] == expected
+    # contract 1: one row per matched image, in the archive's order, the metadata as isic-cli writes
+    # it, which is the sample's own metadata.csv, row for row and cell for cell: the real labels
+    header, rows = _read_csv(raw / "metadata.csv")
+    sample_header, _ = _sample()
+    assert header == sample_header
     assert header[:3] == ["isic_id", "attribution", "copyright_license"]
     assert header[3:] == sorted(header[3:])
-    for field in ("diagnosis_1", "diagnosis_2", "diagnosis_3", "diagnosis_4", "diagnosis_5",
-                  "patient_id", "lesion_id", "image_type", "age_approx", "sex"):
-        assert field in header
-    assert {r["diagnosis_1"] for r in rows} == {"Benign", "Malignant"}
-    assert {r["copyright_license"] for r in rows} == {"CC-0", "CC-BY", "CC-BY-NC"}
-    assert sorted(p.name for p in (raw / "licenses").iterdir()) == ["CC-0.txt", "CC-BY-NC.txt", "CC-BY.txt"]
-    assert "Anonymous" in (raw / "attribution.txt").read_text(encoding="utf8")
+    assert rows == served
+    assert [(r["diagnosis_1"], r["diagnosis_3"]) for r in rows].count(("Malignant", "Melanoma, NOS")) == 20
+    assert [(r["diagnosis_1"], r["diagnosis_3"]) for r in rows].count(("Benign", "Nevus")) == 40
+    assert [r["isic_id"] for r in rows if r["diagnosis_1"] == "Benign" and not r["diagnosis_2"]] == [
+        "ISIC_0000257", "ISIC_0000454"]  # absent in the archive's JSON -> empty cells
+    assert {r["image_type"] for r in rows} == {"dermoscopic"}
+    assert "lesion_id" not in header and "patient_id" not in header
+    assert {(r["attribution"], r["copyright_license"]) for r in rows} == {("Anonymous", "CC-0")}
+    assert sorted(p.name for p in (raw / "licenses").iterdir()) == ["CC-0.txt"]
+    assert (raw / "attribution.txt").read_text(encoding="utf8") == "Anonymous"
     assert {p.stem for p in raw.glob("*.jpg")} == set(expected) - {missing}
+    # real dermoscopy, byte for byte: the files of samples/isic_uda1
     for isic_id in set(expected) - set(bad):
-        assert (raw / f"{isic_id}.jpg").read_bytes() == archive.image_bytes(isic_id)
-    assert 0 < (raw / f"{truncated}.jpg").stat().st_size < len(archive.image_bytes(truncated))
+        assert (raw / f"{isic_id}.jpg").read_bytes() == _sample_bytes(isic_id), isic_id
+    assert 0 < (raw / f"{truncated}.jpg").stat().st_size < len(_sample_bytes(truncated))
     assert not list(raw.glob(".isic-partial*"))  # isic-cli cleaned its temp files
 
     # the 500 page was retried once by isic-cli (urllib3 Retry) and then served
@@ -132,7 +164,7 @@ def test_download_writes_contract_1(archive, downloaded):
     (dropped,) = archive.dropped
     assert archive.dropped[dropped] == 0
     assert _image_requests(archive) == {**dict.fromkeys(expected, 1), dropped: 2}
-    assert (raw / f"{dropped}.jpg").read_bytes() == archive.image_bytes(dropped)
+    assert (raw / f"{dropped}.jpg").read_bytes() == _sample_bytes(dropped)
     # nothing outside tmp: the token folder is under the tmp project root
     assert (root / "data" / ".isic-cli").is_dir()
 
@@ -157,7 +189,7 @@ def test_rerun_after_interruption_fetches_only_missing_files(archive, downloaded
     # archive's), each once; every complete file is skipped by isic-cli (same name and size)
     refetched = set(gone) | archive.missing_ids | archive.truncated_ids
     assert _image_requests(archive) == dict.fromkeys(refetched, 1), result.stdout[-2000:]
-    assert all((interrupted / f"{i}.jpg").read_bytes() == archive.image_bytes(i) for i in gone)
+    assert all((interrupted / f"{i}.jpg").read_bytes() == _sample_bytes(i) for i in gone)
     assert result.returncode == 1  # the two bad images are still reported, by id
     (missing,), (truncated,) = archive.missing_ids, archive.truncated_ids
     assert f"missing_file (1): {missing}" in result.stdout
@@ -219,19 +251,60 @@ def test_ctrl_c_mid_download_then_rerun_fetches_only_what_is_missing(archive, tm
     assert set(stalled) | (set(expected) - set(first)) <= set(expected) - have
     assert result.returncode == 1  # only the 404 and the truncated image are still reported
     assert f"{len(expected)} rows in metadata.csv: {len(expected) - 2} images OK, 2 unusable" in result.stdout
-    assert all((out / f"{i}.jpg").read_bytes() == archive.image_bytes(i) for i in stalled)
+    assert all((out / f"{i}.jpg").read_bytes() == _sample_bytes(i) for i in stalled)
 
 
 def test_metadata_download_matches_image_download(archive, downloaded, tmp_path):
     raw, _, _ = downloaded
-    out = tmp_path / "metadata.csv"
     env = _env(tmp_path)
     env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
-    result = subprocess.run([isic_executable(), "--no-version-check", "metadata", "download",
-                             "--search", DEFAULT_SEARCH, "--outfile", str(out)],
-                            env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert out.read_text(encoding="utf8") == (raw / "metadata.csv").read_text(encoding="utf8")
+
+    def metadata(search: str, name: str) -> Path:
+        out = tmp_path / name
+        result = subprocess.run([isic_executable(), "--no-version-check", "metadata", "download",
+                                 "--search", search, "--outfile", str(out)],
+                                env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return out
+
+    assert metadata(DEFAULT_SEARCH, "all.csv").read_text(encoding="utf8") == (raw / "metadata.csv").read_text(encoding="utf8")
+    # the archive filters on the real labels: only the melanomas
+    _, malignant = _read_csv(metadata(MALIGNANT_SEARCH, "malignant.csv"))
+    assert malignant == [r for r in _served_rows() if r["diagnosis_1"] == "Malignant"]
+    assert len(malignant) == 20
+
+
+def test_download_of_other_collections_licences_and_deeper_diagnoses(archive, tmp_path):
+    """The same real images served as rows of three collections (the fake's `relabel`: licences
+    CC-0 / CC-BY / CC-BY-NC, three attributions, made-up diagnosis_4/5 under the real diagnosis_1..3):
+    isic-cli writes one licence file per licence, the attributions by count with "Anonymous" last,
+    and the union of the columns."""
+    from isic_metadata.diagnosis_hierarchical import DiagnosisEnum
+
+    out = tmp_path / "raw"
+    archive.set_relabel(True)
+    try:
+        result = _download(out, tmp_path, "--limit", "3")
+    finally:
+        archive.set_relabel(False)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    header, rows = _read_csv(out / "metadata.csv")
+    served = _served_rows()[:3]
+    assert [r["isic_id"] for r in rows] == [r["isic_id"] for r in served]
+    assert [r["copyright_license"] for r in rows] == ["CC-0", "CC-BY", "CC-BY-NC"]
+    assert sorted(p.name for p in (out / "licenses").iterdir()) == ["CC-0.txt", "CC-BY-NC.txt", "CC-BY.txt"]
+    assert (out / "attribution.txt").read_text(encoding="utf8").split("\n\n") == [
+        "Hospital Clinic de Barcelona", "Memorial Sloan Kettering Cancer Center", "Anonymous"]
+    assert {"diagnosis_4", "diagnosis_5"} <= set(header) and header[3:] == sorted(header[3:])
+    hierarchy = {d.value for d in DiagnosisEnum}
+    deeper = 0
+    for row, real in zip(rows, served, strict=True):
+        levels = [row[f"diagnosis_{n}"] for n in range(1, 6) if row[f"diagnosis_{n}"]]
+        assert levels[:3] == [real[f"diagnosis_{n}"] for n in (1, 2, 3)]  # the real labels stay
+        assert ":".join(levels) in hierarchy
+        deeper += len(levels) > 3
+        assert (out / f"{row['isic_id']}.jpg").read_bytes() == _sample_bytes(row["isic_id"])
+    assert deeper >= 1
 
 
 def test_invalid_search_is_rejected_by_the_archive(archive, tmp_path):
@@ -251,6 +324,7 @@ def test_prepare_and_smoke_train_on_the_download(archive, downloaded, tmp_path):
     expected = archive.matching_ids(DEFAULT_SEARCH)
     bad = archive.missing_ids | archive.truncated_ids
     (missing,), (truncated,) = archive.missing_ids, archive.truncated_ids
+    real = {r["isic_id"]: r for r in _served_rows()}
     common = [f"paths.data_dir={tmp_path / 'data'}", f"paths.output_dir={tmp_path / 'outputs'}",
               "data=isic", f"data.raw_dir={raw}", f"data.prepared_root={tmp_path / 'prepared'}",
               "data.image_size=32", "data.balance=none", "data.shard_size=64"]
@@ -260,14 +334,23 @@ def test_prepare_and_smoke_train_on_the_download(archive, downloaded, tmp_path):
     assert prep.returncode == 0, (prep.stdout + prep.stderr)[-3000:]
     (folder,) = (tmp_path / "prepared").iterdir()
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["source"] == "isic"
+    assert manifest["source"] == "isic" and manifest["kind"] == data_kind("isic")
+    # the archive serves this collection without lesion or patient ids: prepare says it split per image
+    assert manifest["grouping"]["grouped"] is False, manifest["grouping"]
+    assert manifest["grouping"]["columns"] == []
+    assert manifest["grouping"]["note"].startswith("could not be grouped"), manifest["grouping"]
     assert manifest["excluded"]["missing_file"]["ids"] == [missing]
     assert manifest["excluded"]["undecodable_file"]["ids"] == [truncated]
     assert manifest["excluded_total"] == 2
     with (folder / "index.csv").open(newline="") as f:
         index = list(csv.DictReader(f))
     assert sorted(r["isic_id"] for r in index) == sorted(set(expected) - bad)
-    labels = {r["isic_id"]: r["diagnosis_1"] for r in csv.DictReader((raw / "metadata.csv").open(newline=""))}
+    # the real labels: label 1 exactly for the sample's melanomas
+    for r in index:
+        assert (r["diagnosis_1"], r["diagnosis_3"]) == (real[r["isic_id"]]["diagnosis_1"],
+                                                      real[r["isic_id"]]["diagnosis_3"])
+        assert r["label"] == ("1" if real[r["isic_id"]]["diagnosis_1"] == "Malignant" else "0")
+    labels = {i: r["diagnosis_1"] for i, r in real.items()}
     counts = manifest["counts"]
     assert sum(c["total"] for c in counts.values()) == len(expected) - 2
     for name in ("Benign", "Malignant"):
@@ -289,5 +372,6 @@ def test_prepare_and_smoke_train_on_the_download(archive, downloaded, tmp_path):
     report = json.loads(report_file.read_text())
     assert report["data"]["source"] == "isic" and report["data"]["counts"] == counts
     assert report["data"]["excluded"] == manifest["excluded"]  # the bad ids travel into the report
+    assert report["data"]["grouping"] == manifest["grouping"]  # and so does the ungrouped split
     assert "test" in report and "baseline" in report
 

@@ -36,13 +36,37 @@ and response shape below is taken from the installed package, not guessed:
   mock the same image dict shape (`isic_id`, `copyright_license` "CC-0"/"CC-BY-NC",
   `attribution`, `metadata.acquisition`, `metadata.clinical`).
 
-Content: the images and metadata.csv of a folder written by the project's synthetic generator
-(`melanoma_exp.data.synth.generate_synthetic`), re-labelled per image with attributions and the
-licences CC-0, CC-BY and CC-BY-NC; every other row gets `diagnosis_4` (and `diagnosis_5` where the
-taxonomy goes that deep) below its diagnosis_1..3, from the official hierarchy that isic-cli's
-dependency `isic_metadata` 4.12.0 ships (`diagnosis_hierarchical.DiagnosisEnum`); ISIC leaves
-deeper levels absent when unknown. `image_type` goes to `acquisition`, every other field
-(diagnosis_1..5, patient_id, lesion_id, age_approx, sex, ...) to `clinical`.
+Content: by default the real dermoscopy that ships with the project, `samples/isic_uda1` (418
+images of the ISIC Archive's UDA-1 collection, CC0, long side 512 px, `melanoma data import-v1`),
+served as the archive serves that collection: each image's bytes exactly as stored in the folder (the
+archive's own files are the larger originals, 722x542 to 3072x2304), and its metadata.csv row as the
+image's JSON: `attribution` "Anonymous", `copyright_license` "CC-0",
+`metadata.acquisition` = `image_type`, `metadata.clinical` = diagnosis_1..3, age_approx, sex,
+melanocytic, diagnosis_confirm_type (which section a field sits in and its JSON type, boolean or
+integer, come from `isic_metadata.FIELD_REGISTRY`, the archive's own field list shipped with
+isic-cli). A field the sample leaves empty is absent from the JSON, as the archive leaves unknown
+fields absent (two nevi have no diagnosis_2/3, about half the rows no age or sex), so isic-cli
+writes empty cells for them. `ids` serves a subset, in the folder's order. Any folder in isic-cli's
+layout can be served instead (`source_dir`).
+
+What the sample lacks, and how the fake treats it:
+- no lesion_id / patient_id: none is served, as for this collection in the archive; the tests then
+  check that prepare says the split could not be grouped. There is no synthetic mode for grouping:
+  grouped splits are tested on the synthetic generator's folders (tests/data/test_prepare.py).
+- one collection, so one licence and one attribution, and no diagnosis below level 3: `relabel`
+  (constructor argument or `set_relabel`) dresses the same real images as rows of other
+  collections, for the one test that checks how isic-cli writes a multi-licence download
+  (licenses/<licence>.txt per licence, attribution.txt ordered by count with "Anonymous" last,
+  the union of columns): row i gets the licence CC-0 / CC-BY / CC-BY-NC and an attribution by
+  i % 3, and every other row `diagnosis_4` (and `diagnosis_5` where the taxonomy goes that deep)
+  below its real diagnosis_1..3, from the official hierarchy that isic-cli's dependency
+  `isic_metadata` 4.12.0 ships (`diagnosis_hierarchical.DiagnosisEnum`). Those deeper levels are
+  made up (UDA-1 never says which kind of nevus): never train or evaluate on a relabelled download.
+- no Indeterminate rows and every image dermoscopic: every served image matches the project's
+  default search; filtering is exercised with narrower searches on the real labels
+  (`diagnosis_1:Malignant`).
+- the archive's JSON also carries pixels_x/pixels_y and more acquisition fields of its original
+  files; the sample keeps none, so none is served (isic-cli copies whatever fields arrive).
 
 Search syntax (what the project sends, `melanoma_exp.data.isic.DEFAULT_SEARCH`): `field:value`,
 `field:"quoted value"`, `field:*suffix`, `AND`, `OR`, `NOT`, parentheses; an unknown field or a
@@ -51,7 +75,7 @@ syntax error is a 400 `{"message": "Invalid search query: ..."}`.
 Not taken from isic-cli (it never reads them, so they cannot change its behaviour): the image
 fields `public` and `files.thumbnail_256`, the collection fields besides `locked`, the error bodies'
 wording, the page size (isic-cli sends no `limit` when paging; here 10 by default so that paging
-is exercised) and which of acquisition/clinical a field sits in (isic-cli merges both).
+is exercised), the licence texts, and the order of search results (the folder's, by isic_id).
 
 Failure knobs, constructor arguments: `missing_ids` (image URL -> 404), `truncated_ids` (the stored
 object is short: the body is the first half of the JPEG with a matching Content-Length, while the
@@ -79,10 +103,14 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 HOST, PORT = "127.0.0.1", 8000  # isic_cli.cli.DOMAINS["dev"]; not configurable in isic-cli 12.4.0
 BASE = f"http://{HOST}:{PORT}"
 API = "/api/v2/"
-LICENSES = ("CC-0", "CC-BY", "CC-BY-NC")
+# The real dermoscopy that ships with the project (samples/isic_uda1/README.md): served by default.
+SAMPLE_DIR = Path(__file__).resolve().parents[2] / "samples" / "isic_uda1"
+LICENSES = ("CC-0", "CC-BY", "CC-BY-NC")  # the archive's licences (zip-download/license-file/<licence>/)
+# `relabel` only: attributions of other collections (the sample's own is "Anonymous")
 ATTRIBUTIONS = ("Memorial Sloan Kettering Cancer Center", "Hospital Clinic de Barcelona", "Anonymous")
-ACQUISITION_FIELDS = {"image_type", "dermoscopic_type", "image_manipulation", "pixels_x", "pixels_y"}
-INT_FIELDS = {"age_approx", "pixels_x", "pixels_y"}
+# Fields the archive has besides isic_metadata.FIELD_REGISTRY's: where they sit and their JSON type.
+EXTRA_FIELDS = {"age_approx": ("clinical", int), "pixels_x": ("acquisition", int),
+                "pixels_y": ("acquisition", int)}
 
 
 class PortTaken(RuntimeError):
@@ -168,6 +196,32 @@ def compile_query(query: str, fields: set[str]):
     return pred
 
 
+def archive_fields() -> dict[str, tuple[str, type]]:
+    """field -> (JSON section "acquisition" | "clinical", JSON type), from the archive's own field
+    list (`isic_metadata.FIELD_REGISTRY`, shipped with isic-cli) plus EXTRA_FIELDS."""
+    from isic_metadata import FIELD_REGISTRY
+
+    types = {"boolean": bool, "float": float}
+    fields = {name: (f.type or "clinical",
+                     types.get(f.search.es_property.get("type"), str) if f.search else str)
+              for name, f in FIELD_REGISTRY.items()}
+    return {**fields, **EXTRA_FIELDS}
+
+
+def _json_value(value: str, kind: type):
+    """A metadata.csv cell -> the archive's JSON value (isic-cli's csv writer turns it back)."""
+    if kind is bool and value in ("True", "False"):
+        return value == "True"
+    if kind is int and value.lstrip("-").isdigit():
+        return int(value)
+    if kind is float:
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def _deeper_diagnosis(row: dict[str, str], k: int) -> dict[str, str]:
     """diagnosis_4 (and _5 where the taxonomy has one) below the row's diagnosis_1..3, from the
     official hierarchy shipped with isic-cli (`isic_metadata.diagnosis_hierarchical`)."""
@@ -193,13 +247,15 @@ def _offset(cursor: str) -> int:
 
 
 class FakeIsicArchive:
-    """The archive: records + image bytes from a generated folder, knobs, request counters.
+    """The archive: records + image bytes from a folder in isic-cli's layout (by default the real
+    sample, `SAMPLE_DIR`), knobs, request counters.
 
-    Use as a context manager (`with FakeIsicArchive(raw) as archive:`) or call start()/stop().
+    Use as a context manager (`with FakeIsicArchive() as archive:`) or call start()/stop().
     """
 
-    def __init__(self, source_dir: Path, page_size: int = 10, missing_ids=(), truncated_ids=(),
-                 dropped: dict[str, int] | None = None, fail_pages: dict[int, int] | None = None):
+    def __init__(self, source_dir: Path = SAMPLE_DIR, ids=None, page_size: int = 10, missing_ids=(),
+                 truncated_ids=(), dropped: dict[str, int] | None = None,
+                 fail_pages: dict[int, int] | None = None, relabel: bool = False):
         self.source_dir = Path(source_dir)
         self.page_size = page_size
         self.missing_ids, self.truncated_ids = set(missing_ids), set(truncated_ids)
@@ -215,19 +271,39 @@ class FakeIsicArchive:
         self._thread: threading.Thread | None = None
         with (self.source_dir / "metadata.csv").open(newline="", encoding="utf8") as f:
             rows = list(csv.DictReader(f))
-        self.records: list[dict[str, str]] = []
-        for i, row in enumerate(rows):
-            row = {k: v for k, v in row.items() if v != ""}
-            row["copyright_license"] = LICENSES[i % len(LICENSES)]
-            row["attribution"] = ATTRIBUTIONS[i % len(ATTRIBUTIONS)]
+        if ids is not None:
+            wanted = set(ids)
+            unknown = wanted - {r["isic_id"] for r in rows}
+            if unknown:
+                raise ValueError(f"not in {self.source_dir / 'metadata.csv'}: {', '.join(sorted(unknown))}")
+            rows = [r for r in rows if r["isic_id"] in wanted]
+        # a field left empty is absent from the archive's JSON (isic-cli writes an empty cell)
+        self.real_records = [{k: v for k, v in r.items() if v != ""} for r in rows]
+        self.relabelled_records = []
+        for i, row in enumerate(self.real_records):
+            row = dict(row, copyright_license=LICENSES[i % len(LICENSES)],
+                       attribution=ATTRIBUTIONS[i % len(ATTRIBUTIONS)])
             if i % 2 == 0:
                 row.update(_deeper_diagnosis(row, i // 2))
-            self.records.append(row)
-        self.fields = set().union(*(r.keys() for r in self.records)) | ACQUISITION_FIELDS
+            self.relabelled_records.append(row)
+        self.field_kinds = archive_fields()
+        self.records = self.real_records
+        self.set_relabel(relabel)
+        # searchable: the archive's fields, and whatever the served rows hold
+        self.fields = set().union(*(r.keys() for r in self.relabelled_records)) | set(self.field_kinds)
+
+    def set_relabel(self, on: bool) -> None:
+        """Serve the real rows (False) or the same images as rows of other collections (True:
+        licences, attributions, made-up diagnosis_4/5; see the module docstring)."""
+        with self._lock:
+            self.records = self.relabelled_records if on else self.real_records
 
     # what a test asks about
+    def image_path(self, isic_id: str) -> Path:
+        return self.source_dir / f"{isic_id}.jpg"
+
     def image_bytes(self, isic_id: str) -> bytes:
-        return (self.source_dir / f"{isic_id}.jpg").read_bytes()
+        return self.image_path(isic_id).read_bytes()
 
     def matching_ids(self, query: str) -> list[str]:
         pred = compile_query(query, self.fields)
@@ -247,10 +323,10 @@ class FakeIsicArchive:
         for key, value in rec.items():
             if key in ("isic_id", "attribution", "copyright_license"):
                 continue
-            part = "acquisition" if key in ACQUISITION_FIELDS else "clinical"
-            meta[part][key] = int(value) if key in INT_FIELDS and value.isdigit() else value
+            part, kind = self.field_kinds.get(key, ("clinical", str))
+            meta[part][key] = _json_value(value, kind)
         isic_id = rec["isic_id"]
-        size = (self.source_dir / f"{isic_id}.jpg").stat().st_size
+        size = self.image_path(isic_id).stat().st_size
         return {
             "isic_id": isic_id,
             "public": True,
@@ -342,7 +418,7 @@ class _Handler(BaseHTTPRequestHandler):
             ids = self._matching(params)
             if ids is None:
                 return None
-            size = sum((arch.source_dir / f"{i}.jpg").stat().st_size for i in ids)
+            size = sum(arch.image_path(i).stat().st_size for i in ids)
             return self._json(200, {"size": size})
         m = re.fullmatch(r"zip-download/license-file/([A-Za-z0-9-]+)/", route)
         if m:
@@ -404,8 +480,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _image(self, isic_id: str) -> None:
         arch = self.archive
-        path = arch.source_dir / f"{isic_id}.jpg"
-        if isic_id in arch.missing_ids or not path.is_file():
+        path = arch.image_path(isic_id)
+        served = {r["isic_id"] for r in arch.records}
+        if isic_id in arch.missing_ids or isic_id not in served or not path.is_file():
             return self._send(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")
         data = path.read_bytes()
         if isic_id in arch.truncated_ids:
