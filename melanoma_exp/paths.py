@@ -31,3 +31,9 @@ def conf_dir() -> Path:
 def experiments_dir() -> Path:
     """The top-level `experiments/` folder of complete recipes (`+experiment=NAME`)."""
     return project_root() / "experiments"
+
+
+def cache_dir() -> Path:
+    """Where fetched or converted files are kept (pinned PyPI archives, converted pretrained weights):
+    ``$MELANOMA_CACHE`` or ``~/.cache/melanoma-exp``."""
+    return Path(os.environ.get("MELANOMA_CACHE") or Path.home() / ".cache" / "melanoma-exp")

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from melanoma_exp.paths import cache_dir
+
 # skimage.data photographs stored inside its wheel (others download on first use and fail offline).
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "brick", "grass", "gravel",
                   "moon", "retina", "immunohistochemistry", "hubble_deep_field", "coins", "text", "page")
@@ -137,13 +139,6 @@ SKIN_ARCHIVES = {
 }
 # The darkest real skin among the crops (about Fitzpatrick IV-V).
 DARK_SKIN_FACES = frozenset({"obama", "obama2", "obama3"})
-
-
-def cache_dir() -> Path:
-    """Where downloaded archives are kept: ``$MELANOMA_CACHE`` or ``~/.cache/melanoma-exp``."""
-    import os
-
-    return Path(os.environ.get("MELANOMA_CACHE") or Path.home() / ".cache" / "melanoma-exp")
 
 
 def fetch_archive(archive: SkinArchive, folder: Path | None = None) -> Path:
