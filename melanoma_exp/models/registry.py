@@ -6,14 +6,16 @@ every entry. Importing this module does not import TensorFlow.
 
 from __future__ import annotations
 
-from melanoma_exp.models import densenet, efficientnetv2, resnetv2
+from melanoma_exp.models import densenet, efficientnet_lite, efficientnetv2, resnetv2
 from melanoma_exp.models.spec import BackboneSpec
 
 BACKBONES: dict[str, BackboneSpec] = {
-    spec.name: spec for family in (efficientnetv2, resnetv2, densenet) for spec in family.SPECS
+    spec.name: spec
+    for family in (efficientnetv2, resnetv2, densenet, efficientnet_lite)
+    for spec in family.SPECS
 }
 
-FAMILIES = ("efficientnetv2", "resnetv2", "densenet")
+FAMILIES = ("efficientnetv2", "resnetv2", "densenet", "efficientnet_lite")
 
 
 class UnknownModelError(ValueError):

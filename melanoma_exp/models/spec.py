@@ -17,8 +17,10 @@ class BackboneSpec:
 
     Attributes:
         name: the `model.name` value (lower case, e.g. ``efficientnetv2b3``).
-        family: ``efficientnetv2`` | ``resnetv2`` | ``densenet``; selects the normalisation layer.
-        constructor: dotted path of the `keras.applications` function.
+        family: ``efficientnetv2`` | ``resnetv2`` | ``densenet`` | ``efficientnet_lite``; selects the
+            normalisation layer.
+        constructor: dotted path of the `keras.applications` function (or of the project's own, with the
+            same arguments: ``melanoma_exp.models.efficientnet_lite.EfficientNetLite0``).
         default_size: the image size the family was designed and pre-trained for.
         last_conv_layer: name (inside the backbone) of the last convolutional activation: Grad-CAM's
             target. With ``include_top=False`` it is also the backbone's output.
@@ -33,6 +35,6 @@ class BackboneSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     def resolve_constructor(self):
-        """Import and return the `keras.applications` constructor (imports Keras)."""
+        """Import and return the constructor (imports Keras when it is called)."""
         module_name, _, attr = self.constructor.rpartition(".")
         return getattr(importlib.import_module(module_name), attr)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from melanoma_exp.models.registry import BACKBONES, UnknownModelError, get_backbone
+from melanoma_exp.models.registry import BACKBONES, FAMILIES, UnknownModelError, get_backbone
 from melanoma_exp.paths import project_root
 
 # Large entries: >~5 s to build even at 32 px on 2 cores. Still run by `make test`.
@@ -31,8 +31,10 @@ def _build(name: str, size: int = 32, head: dict | None = None, weights=None):
 def test_registry_covers_the_contract_names():
     expected = {f"efficientnetv2{v}" for v in ("b0", "b1", "b2", "b3", "s", "m", "l")}
     expected |= {"resnet50v2", "resnet101v2", "resnet152v2", "densenet121", "densenet169", "densenet201"}
+    expected |= {"efficientnet_lite0"}
     assert set(BACKBONES) == expected
-    assert {spec.family for spec in BACKBONES.values()} == {"efficientnetv2", "resnetv2", "densenet"}
+    assert {spec.family for spec in BACKBONES.values()} == set(FAMILIES)
+    assert set(FAMILIES) == {"efficientnetv2", "resnetv2", "densenet", "efficientnet_lite"}
 
 
 def test_unknown_name_lists_the_known_ones():
@@ -106,9 +108,10 @@ def test_a_head_without_hidden_layer_is_pooling_then_prediction():
             validate_config(compose(["model.weights=null", *bad]))
 
 
-def test_saved_model_loads_without_project_code(tmp_path):
+@pytest.mark.parametrize("name", ["densenet121", "efficientnet_lite0"])  # keras.applications' and our own
+def test_saved_model_loads_without_project_code(tmp_path, name):
     path = tmp_path / "m.keras"
-    model = _build("densenet121")
+    model = _build(name)
     model.save(path)
     code = (
         "import sys, numpy as np, keras\n"
