@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from melanoma_exp import DISCLAIMER
-from melanoma_exp.console import quiet_native_logs
 from melanoma_exp.commands.train import train
 from melanoma_exp.config import compose
+from melanoma_exp.console import quiet_native_logs
 from melanoma_exp.export.demo_step import step_export
 from melanoma_exp.training.augmentation import split_settings
 from melanoma_exp.training.runtime import resolve_run_dir
@@ -93,6 +93,8 @@ def step_summary(state: dict) -> dict:
     how = f" (chosen on validation: {clinical['operating_point']['method']})" if clinical else ""
     print(f"test split: {report['test']['n']} images; decision threshold {report['threshold']:.3f}{how}")
     print(summary_table(report))
+    if clinical.get("test_auc"):
+        print(headline(report))
     explain = report.get("explain") or {}
     if explain.get("marker_attention") is not None:
         print(f"Grad-CAM share on marker stickers (shortcut check): {explain['marker_attention']:.3f}, "
@@ -103,6 +105,35 @@ def step_summary(state: dict) -> dict:
         print(f"MLflow experiment '{cfg.tracking.experiment_name}'. Open the UI with:  make ui")
         print("  then browse http://127.0.0.1:5000")
     return state
+
+
+def headline(report: dict) -> str:
+    """The test AUC with its bootstrap interval, sensitivity/specificity at the operating point and
+    at 0.5 with theirs, and the published anchors beside them."""
+    from melanoma_exp.evaluation.anchors import anchor_lines
+
+    clinical = report["clinical"]
+    auc, op, half = clinical["test_auc"], clinical["operating_point"], clinical["at_0.5"]
+    kind = (report.get("data") or {}).get("kind", "the test split")
+    pct = f"{auc['confidence']:.0%}"
+
+    def rate(values: dict, key: str) -> str:
+        low, high = values[f"{key}_ci"]
+        return f"{key} {values[key]:.3f} ({pct} CI {low:.3f}-{high:.3f})"
+
+    if auc["auc"] is None:
+        return "test AUC: undefined (the test split lacks a class)"
+    low, high = auc["auc_ci"]
+    return "\n".join([
+        f"\ntest AUC {auc['auc']:.3f} ({pct} bootstrap CI {low:.3f}-{high:.3f}) on {auc['n']} images "
+        f"({auc['n_malignant']} malignant) of {kind}, none seen in training",
+        f"  at the operating point t={op['threshold']:.3f} (chosen on validation): "
+        f"{rate(op['test'], 'sensitivity')}, {rate(op['test'], 'specificity')}",
+        f"  at 0.5 (argmax, as the thesis): {rate(half, 'sensitivity')}, {rate(half, 'specificity')}",
+        "  a missed melanoma costs more than a false alarm: read sensitivity first",
+        "published anchors (other data and sizes: read them as scale, not as a ranking):",
+        *anchor_lines(),
+    ])
 
 
 # The demo, in order. Later steps (export, ...) append themselves here.

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "melanoma_exp.commands.ui",  # melanoma ui
     "melanoma_exp.commands.ensemble",  # melanoma ensemble
     "melanoma_exp.commands.compare_robustness",  # melanoma compare-robustness
+    "melanoma_exp.commands.evaluate",  # melanoma evaluate
 ]
 
 
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Sub-commands that load TensorFlow: started first, with its start-up notices filtered.
-BACKEND_COMMANDS = {"export", "ensemble", "compare-robustness"}
+BACKEND_COMMANDS = {"export", "ensemble", "compare-robustness", "evaluate"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ import numpy as np
 
 from melanoma_exp import DISCLAIMER
 from melanoma_exp.evaluation.calibration import apply_temperature, calibrate, plot_reliability
-from melanoma_exp.evaluation.operating_point import choose_threshold, evaluate_at_threshold
+from melanoma_exp.evaluation.operating_point import auc_with_ci, choose_threshold, evaluate_at_threshold
 from melanoma_exp.evaluation.subgroups import plot_subgroups, subgroup_markdown, subgroup_report
 
 
@@ -59,6 +59,11 @@ def clinical_evaluation(y_val, p_val, y_test, p_test, eval_cfg: Any, *, test_ind
                                     confidence=confidence, seed=seed)
     section["threshold"] = op.threshold
     section["operating_point"] = {**op.to_dict(), "chosen_on": "val", "test": test_op}
+    at_half = evaluate_at_threshold(y_test, cal_test, 0.5, n_resamples=int(eval_cfg.bootstrap),
+                                    confidence=confidence, seed=seed)
+    section["at_0.5"] = at_half  # the thesis's argmax verdicts, with the same CIs
+    section["test_auc"] = auc_with_ci(y_test, cal_test, n_resamples=int(eval_cfg.bootstrap),
+                                      confidence=confidence, seed=seed)
     section["subgroups"] = None
     if test_index is not None:
         section["subgroups"] = subgroup_report(
@@ -132,6 +137,9 @@ def mlflow_metrics(section: dict) -> dict[str, float]:
                   "test/specificity_at_threshold": t["specificity"],
                   "test/specificity_at_threshold_ci_low": t["specificity_ci"][0],
                   "test/specificity_at_threshold_ci_high": t["specificity_ci"][1]})
+    auc = section.get("test_auc")
+    if auc and auc["auc"] is not None:
+        m.update({"test/auc_ci_low": auc["auc_ci"][0], "test/auc_ci_high": auc["auc_ci"][1]})
     cal = section.get("calibration")
     if cal:
         m["calibration/temperature"] = cal["temperature"]

@@ -154,6 +154,36 @@ def proportion_ci(values, *, n_resamples: int = 1000, confidence: float = 0.95, 
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def auc_with_ci(y_true, scores, *, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> dict:
+    """ROC AUC with a bootstrap percentile CI, resampling malignant and benign cases separately (the
+    class counts are fixed by the split, as for sensitivity and specificity).
+
+    Returns:
+        ``{"auc", "auc_ci": [low, high], "n", "n_malignant", "n_benign", "confidence", "n_resamples"}``;
+        AUC and CI are None when a class is missing.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y_true).astype(int).ravel()
+    s = np.asarray(scores, dtype=float).ravel()
+    pos, neg = s[y == 1], s[y == 0]
+    out = {"auc": None, "auc_ci": [None, None], "n": int(y.size), "n_malignant": int(pos.size),
+           "n_benign": int(neg.size), "confidence": confidence, "n_resamples": int(n_resamples)}
+    if pos.size == 0 or neg.size == 0:
+        return out
+    out["auc"] = float(roc_auc_score(y, s))
+    rng = np.random.default_rng(seed)
+    # AUC = P(score of a malignant > score of a benign) (+ half the ties), per resample via ranks
+    aucs = np.empty(int(n_resamples))
+    for i in range(aucs.size):
+        p, n = rng.choice(pos, pos.size), rng.choice(neg, neg.size)
+        ranks = stats.rankdata(np.concatenate([p, n]))
+        aucs[i] = (ranks[: p.size].sum() - p.size * (p.size + 1) / 2) / (p.size * n.size)
+    alpha = (1 - confidence) / 2
+    out["auc_ci"] = [float(np.quantile(aucs, alpha)), float(np.quantile(aucs, 1 - alpha))]
+    return out
+
+
 def evaluate_at_threshold(
     y_true, scores, threshold: float, *, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
 ) -> dict:

@@ -78,6 +78,15 @@ def write_predictions(image_ids, probability, path: Path) -> Path:
     return path
 
 
+def data_line(data: dict, n_test: int | None = None) -> str:
+    """One line naming the data a model was trained and tested on, so no synthetic number is read as
+    a real one: ``data: real sample (...), 417 images; test split 84 images``."""
+    kind = data.get("kind") or data.get("source") or "not recorded"
+    total = f", {data['total']} images" if data.get("total") is not None else ""
+    test = f"; test split {n_test} images" if n_test is not None else ""
+    return f"data: {kind}{total}{test}"
+
+
 def summary_table(report: dict, keys=("accuracy", "auc", "pr_auc", "sensitivity", "specificity",
                                       "precision_malignant", "f1_malignant", "f2_malignant")) -> str:
     """A plain-text table per metric: the model at its decision threshold, at 0.5 (the thesis's
@@ -90,7 +99,8 @@ def summary_table(report: dict, keys=("accuracy", "auc", "pr_auc", "sensitivity"
                    ("at 0.5", at_half)]
     columns.append(("baseline", report["baseline"]))
     fmt = lambda v: f"{v:10.3f}" if isinstance(v, (int, float)) else f"{'n/a':>10}"  # noqa: E731
-    lines = [f"{'metric':<22}" + "".join(f"{name:>10}" for name, _ in columns)]
+    lines = [data_line(report.get("data") or {}, report["test"].get("n"))]
+    lines.append(f"{'metric':<22}" + "".join(f"{name:>10}" for name, _ in columns))
     for key in keys:
         lines.append(f"{key:<22}" + "".join(fmt(values.get(key)) for _, values in columns))
     return "\n".join(lines)

@@ -5,6 +5,7 @@ import pytest
 from sklearn.metrics import f1_score, fbeta_score, recall_score
 
 from melanoma_exp.evaluation.operating_point import (
+    auc_with_ci,
     choose_threshold,
     evaluate_at_threshold,
     sensitivity_specificity,
@@ -86,3 +87,23 @@ def test_threshold_stays_strictly_inside_zero_one():
     for method in ("target_sensitivity", "youden", "f_beta"):
         t = choose_threshold(y, s, method).threshold
         assert 0.0 < t < 1.0
+
+
+def test_auc_interval_holds_the_estimate_covers_the_truth_and_narrows_with_data():
+    from sklearn.metrics import roc_auc_score
+
+    y, s = constructed_scores(n=120, seed=3)
+    small = auc_with_ci(y, s, n_resamples=500, seed=0)
+    assert small["auc"] == pytest.approx(roc_auc_score(y, s))
+    assert small["auc_ci"][0] < small["auc"] < small["auc_ci"][1]
+    # the true AUC of Beta(5,2) vs Beta(2,5) scores is P(X > Y) (~0.96): a 95 % interval from 120 cases holds it
+    rng = np.random.default_rng(1)
+    truth = float(np.mean(rng.beta(5, 2, 10**6) > rng.beta(2, 5, 10**6)))
+    assert small["auc_ci"][0] < truth < small["auc_ci"][1]
+    y_big, s_big = constructed_scores(n=2000, seed=3)
+    big = auc_with_ci(y_big, s_big, n_resamples=500, seed=0)
+    assert big["auc_ci"][1] - big["auc_ci"][0] < 0.6 * (small["auc_ci"][1] - small["auc_ci"][0])
+    perfect = auc_with_ci([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9], n_resamples=50)
+    assert perfect["auc"] == 1.0 and perfect["auc_ci"] == [1.0, 1.0]
+    one_class = auc_with_ci([1, 1], [0.3, 0.4])
+    assert one_class["auc"] is None and one_class["n_malignant"] == 2

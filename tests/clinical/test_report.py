@@ -66,6 +66,9 @@ def test_clinical_section_is_complete_and_consistent(eval_cfg, tmp_path):
     metrics = mlflow_metrics(section)
     assert metrics["val/threshold"] == section["threshold"]
     assert metrics["test/sensitivity_at_threshold_ci_low"] <= metrics["test/sensitivity_at_threshold"]
+    auc = section["test_auc"]
+    assert auc["n"] == 400 and metrics["test/auc_ci_low"] < auc["auc"] < metrics["test/auc_ci_high"]
+    assert section["at_0.5"]["threshold"] == 0.5 and section["at_0.5"]["n"] == 400
     assert "subgroups/fitzpatrick_skin_type/VI/sensitivity" in metrics
     assert all(np.isfinite(v) for v in metrics.values())
     card = model_card_markdown(section)
