@@ -136,6 +136,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the cache from other users of a shared one
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
