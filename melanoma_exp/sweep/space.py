@@ -10,6 +10,9 @@
 A parameter may carry a condition (`conditions: {head.units2: head.second_dense}`): it is only
 suggested when the named parameter was suggested truthy (or equal to the value after `=`); otherwise
 the job keeps the config's default and the trial records no value for it.
+
+A key whose expression is null is not searched: a sweep config built on another (`defaults: [optuna]`)
+drops a key of its base's space that way (`head.units: null`), and the key's condition with it.
 """
 
 from __future__ import annotations
@@ -68,9 +71,11 @@ def _condition(name: str, text: str) -> tuple[str, str | None]:
 def parse_space(
     params: Mapping[str, Any] | None, conditions: Mapping[str, Any] | None = None
 ) -> list[Param]:
-    """Build the ordered list of `Param`s from YAML mappings (key -> sweep expression)."""
-    params = dict(params or {})
-    conditions = dict(conditions or {})
+    """Build the ordered list of `Param`s from YAML mappings (key -> sweep expression; null: not searched)."""
+    dropped = {name for name, expression in dict(params or {}).items() if expression is None}
+    params = {name: expression for name, expression in dict(params or {}).items() if name not in dropped}
+    conditions = {name: parent for name, parent in dict(conditions or {}).items()
+                  if name not in dropped and parent is not None}
     unknown = sorted(set(conditions) - set(params))
     if unknown:
         raise ValueError(f"sweep conditions name keys that are not searched: {', '.join(unknown)}")

@@ -103,3 +103,15 @@ def test_every_thesis_winner_lies_inside_the_default_space():
             if not inside:
                 outside.append(f"{key}={value!r}")
     assert outside == [], f"thesis winners outside conf/sweep/optuna.yaml: {outside}"
+
+
+def test_a_null_expression_leaves_the_space_with_its_condition():
+    """How a sweep config built on another drops a key of its base's space (conf/sweep/thesis_run1.yaml)."""
+    space = parse_space({"head.units": None, "head.second_dense": "choice(true, false)", "head.units2": None,
+                         "head.dropout2": "interval(0.0, 0.5)"},
+                        {"head.units2": "head.second_dense", "head.dropout2": "head.second_dense"})
+    assert [(p.name, p.condition) for p in space] == [("head.second_dense", None),
+                                                      ("head.dropout2", ("head.second_dense", None))]
+    with pytest.raises(ValueError, match="head.dropout2.*head.second_dense"):
+        parse_space({"head.second_dense": None, "head.dropout2": "interval(0.0, 0.5)"},
+                    {"head.dropout2": "head.second_dense"})
