@@ -10,7 +10,7 @@ import sys
 import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
-from thesis_table import BEST_RUN_UNFREEZE, TABLE_4_9
+from thesis_table import RECIPES
 
 from melanoma_exp.config import compose
 from melanoma_exp.models.registry import BACKBONES
@@ -20,7 +20,6 @@ from melanoma_exp.training.validate import ConfigError, validate_config
 GROUPS = ("data", "model", "head", "optimizer", "unfreeze", "trainer", "tracking")
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((conf_dir() / g).glob("*.yaml"))]
 EXPERIMENTS = sorted(p.stem for p in experiments_dir().glob("*.yaml"))
-THESIS = TABLE_4_9
 
 
 def _run(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
@@ -61,35 +60,8 @@ def test_every_experiment_sets_only_existing_keys(name):
 
 
 def test_the_required_recipes_exist():
-    assert {"demo", "smoke", *THESIS} <= set(EXPERIMENTS)
-
-
-@pytest.mark.parametrize("name", sorted(THESIS))
-def test_thesis_recipes_resolve_to_table_4_9(name):
-    model, batch, bn, units, second, d1, d2 = THESIS[name]
-    cfg = compose([f"+experiment={name}"])
-    assert cfg.data.source == "isic"
-    assert (cfg.model.name, cfg.model.weights) == (model, "imagenet")
-    assert (cfg.data.batch_size, cfg.data.image_size) == (batch, 224)
-    head = cfg.head
-    assert (head.batch_norm, head.units, head.second_dense) == (bn, units, second)
-    assert (head.dropout1, head.dropout2, head.activation, head.regularizer) == (d1, d2, "relu", None)
-    if second:
-        assert head.units2 == 256
-    assert cfg.optimizer._target_ == "keras.optimizers.Adam"
-    assert cfg.optimizer.learning_rate == 0.001
-    assert (cfg.unfreeze.after_epoch, cfg.unfreeze.fraction, cfg.unfreeze.lr_factor) == (10, 1.0, 0.1)
-    assert cfg.trainer.reduce_lr.enabled and cfg.trainer.reduce_lr.patience == 3
-    assert cfg.trainer.early_stopping.enabled
-
-
-def test_the_best_runs_unfreeze_preset_and_the_first_model():
-    cfg = compose(["+experiment=thesis_efficientnetv2b3", "unfreeze=thesis_best_run"])
-    assert {k: cfg.unfreeze[k] for k in BEST_RUN_UNFREEZE} == BEST_RUN_UNFREEZE
-    validate_config(cfg)
-    first = compose(["model=efficientnetv2b3", "data=isic", "head.units=null", "head.dropout1=0", "unfreeze=frozen"])
-    validate_config(first)
-    assert first.head.units is None and first.unfreeze.fraction == 0.0
+    """The thesis recipes' values are checked in tests/test_thesis_recipes.py."""
+    assert {"demo", "smoke", *RECIPES} <= set(EXPERIMENTS)
 
 
 @pytest.mark.parametrize(

@@ -67,8 +67,7 @@ def test_command_line_sweeps_join_the_space_and_fixed_values_pin():
     assert swept == {"head.units": "choice(64,128)"}
 
 
-@pytest.mark.parametrize("name", ["optuna", "optuna_thesis"])
-def test_shipped_search_spaces_parse(name):
+def test_the_shipped_default_space_parses():
     from omegaconf import OmegaConf
 
     from melanoma_exp.paths import conf_dir
@@ -77,32 +76,21 @@ def test_shipped_search_spaces_parse(name):
     space = parse_space(node.params, node.conditions)
     names = {p.name for p in space}
     assert {"data.batch_size", "optimizer", "optimizer.learning_rate", "head.units2"} <= names
-    cfg = compose([f"+sweep={name}"])
+    cfg = compose(["+sweep=optuna"])
     assert cfg.sweep.study_name and cfg.sweep.storage.startswith("sqlite:////")
-    if name == "optuna_thesis":
-        assert (cfg.sweep.n_trials, cfg.trainer.epochs, cfg.sweep.pruner.name) == (30, 12, "threshold")
-        assert cfg.sweep.pruner.lower == 0.8
 
 
 def test_every_thesis_winner_lies_inside_the_default_space():
+    """The default space is the union of the thesis's studies' (each study's own space: test_thesis_studies)."""
     from omegaconf import OmegaConf
-    from thesis_table import winning_values
+    from thesis_table import STUDIES, outside_space
 
     from melanoma_exp.paths import conf_dir
 
     node = OmegaConf.load(conf_dir() / "sweep" / "optuna.yaml").hydra.sweeper
-    space = {p.name: p.distribution for p in parse_space(node.params, node.conditions)}
-    outside = []
-    for key, values in winning_values().items():
-        dist = space[key]
-        for value in values:
-            if hasattr(dist, "choices"):
-                inside = ("null" if value is None else value) in dist.choices
-            else:
-                inside = dist.low <= value <= dist.high
-            if not inside:
-                outside.append(f"{key}={value!r}")
-    assert outside == [], f"thesis winners outside conf/sweep/optuna.yaml: {outside}"
+    space = parse_space(node.params, node.conditions)
+    outside = {name: outside_space(space, study.winner) for name, study in STUDIES.items()}
+    assert outside == dict.fromkeys(STUDIES, []), f"thesis winners outside conf/sweep/optuna.yaml: {outside}"
 
 
 def test_a_null_expression_leaves_the_space_with_its_condition():

@@ -14,8 +14,8 @@ from melanoma_exp.sweep.trial import trial_from_config
 
 
 def sweep_node(tmp_path, **extra):
-    """The composed `sweep` node of `+sweep=optuna_thesis` (threshold pruner) on a tmp store."""
-    cfg = compose(["+sweep=optuna_thesis", f"sweep.storage=sqlite:///{tmp_path}/optuna.db",
+    """The composed `sweep` node of `+sweep=thesis_run3` (threshold pruner) on a tmp store."""
+    cfg = compose(["+sweep=thesis_run3", f"sweep.storage=sqlite:///{tmp_path}/optuna.db",
                    "sweep.study_name=s"])
     OmegaConf.resolve(cfg)
     node = cfg.sweep
