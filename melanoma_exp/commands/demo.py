@@ -18,9 +18,10 @@ from melanoma_exp import DISCLAIMER
 from melanoma_exp.commands.train import train
 from melanoma_exp.config import compose
 from melanoma_exp.console import quiet_native_logs
+from melanoma_exp.evaluation.anchors import anchor_lines
 from melanoma_exp.export.demo_step import step_export
 from melanoma_exp.training.augmentation import split_settings
-from melanoma_exp.training.runtime import resolve_run_dir
+from melanoma_exp.training.runtime import resolve_run_dir, start_backend
 
 
 def step_data(state: dict) -> dict:
@@ -110,8 +111,6 @@ def step_summary(state: dict) -> dict:
 def headline(report: dict) -> str:
     """The test AUC with its bootstrap interval, sensitivity/specificity at the operating point and
     at 0.5 with theirs, and the published anchors beside them."""
-    from melanoma_exp.evaluation.anchors import anchor_lines
-
     clinical = report["clinical"]
     auc, op, half = clinical["test_auc"], clinical["operating_point"], clinical["at_0.5"]
     kind = (report.get("data") or {}).get("kind", "the test split")
@@ -154,8 +153,6 @@ DEMO_OVERRIDES = ["+experiment=demo"]
 
 def run_demo(overrides: Sequence[str] = ()) -> dict:
     """Compose the config with `overrides` and run every step of `DEMO_STEPS`; returns the state."""
-
-    from melanoma_exp.training.runtime import start_backend
 
     state: dict = {"cfg": compose(list(overrides))}
     print(start_backend(), flush=True)

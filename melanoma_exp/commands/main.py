@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from melanoma_exp.console import quiet_native_logs
+from melanoma_exp.training.runtime import start_backend
 
 # Modules that add sub-commands, in the order they appear in `melanoma --help`.
 COMMAND_MODULES = [
@@ -55,8 +56,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     if args.command in BACKEND_COMMANDS:
-        from melanoma_exp.training.runtime import start_backend
-
         start_backend()
     try:
         result = args.func(args)

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from melanoma_exp.console import native_stderr_filtered
+
 log = logging.getLogger(__name__)
 
 
@@ -67,8 +69,6 @@ def start_backend() -> str:
     """Import Keras and its backend and look for GPUs, with TensorFlow's start-up notices filtered
     (`melanoma_exp.console`); returns one line saying which device trains."""
     import os
-
-    from melanoma_exp.console import native_stderr_filtered
 
     with native_stderr_filtered():
         import keras
