@@ -37,7 +37,7 @@ from serving_helpers import (  # noqa: E402
     wait_http,
 )
 
-# make demo trains for ~8 minutes on 2 free cores; the limit leaves room for a loaded machine
+# make demo takes <= 10 minutes on 2 free cores; the limit leaves room for a loaded machine
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 VENV = Path(sys.prefix)  # the suite's environment, built by `make setup` from requirements.lock
 MODEL_NAME = "melanoma-classifier"  # the name `make demo` registers its run under
@@ -89,19 +89,32 @@ def after_demo(repo) -> dict:
     return {"output": output, "seconds": time.monotonic() - start}
 
 
-def test_make_demo_trains_beats_the_baseline_and_says_it_is_not_medical_advice(repo, after_demo):
+def test_make_demo_learns_real_lesions_and_reports_the_real_test_auc_beside_the_anchors(repo, after_demo):
+    """Issue #23: the demo fine-tunes the pretrained Lite0 on the real sample, offline, and its summary
+    prints the real test AUC with its interval beside the published anchors."""
     output = after_demo["output"]
     assert "pip install" not in output, "the environment was set up already"
     assert "baseline" in output.lower()
     assert "not medical advice" in output.lower()
+    assert "failed call to cuInit" not in output and "absl::InitializeLog" not in output  # item 8
+    assert re.search(r"\[device\] Keras on tensorflow: training on (CPU|GPU)", output)
     report = json.loads(next((repo / "outputs").rglob("evaluation/report.json")).read_text())
-    assert report["test"]["accuracy"] > report["baseline"]["accuracy"]
+    assert report["data"]["source"] == "isic_sample" and report["data"]["kind"].startswith("real sample")
+    assert report["data"]["grouping"]["grouped"] is False
+    assert report["model"]["name"] == "efficientnet_lite0" and report["model"]["weights"] == "imagenet"
+    auc = report["clinical"]["test_auc"]
+    low, high = auc["auc_ci"]
+    assert re.search(rf"test AUC {auc['auc']:.3f} \(95% bootstrap CI {low:.3f}-{high:.3f}\) on {auc['n']} images",
+                     output), output[-4000:]
+    assert "published anchors" in output and "Marchetti" in output and "Table 4.10" in output
+    # far above chance on real dermoscopy it never saw (the synthetic-trained bundle ranked it at 0.51)
+    assert auc["auc"] > 0.6 and low > 0.5, auc
 
 
-def test_make_serve_after_the_demo_says_not_a_lesion_for_real_photos_and_passes_synthetic_lesions(repo, after_demo):
-    """Issue #12, as a new user tries it: `make demo`, `make serve`, then real photos of a flower, a cat
-    and a page of text (shipped in scikit-learn / scikit-image wheels) and synthetic lesions from
-    `melanoma data synth`. The targets hold on the real-photo packages the check never saw."""
+def test_make_serve_after_the_demo_flags_real_photos_and_passes_real_lesions(repo, after_demo):
+    """Issues #12 and #23, as a new user tries it: `make demo`, `make serve`, then real photos of a
+    flower, a cat and a page of text (shipped in scikit-learn / scikit-image wheels) are "not a lesion",
+    and real dermoscopy of the demo's test split (never trained on) is judged, not sent back."""
     from PIL import Image
 
     from melanoma_exp.data.real_photos import real_photos
@@ -112,15 +125,16 @@ def test_make_serve_after_the_demo_says_not_a_lesion_for_real_photos_and_passes_
     assert ood["method"] == "lesion_gate" and held["sources"] and held["n_real_photos"] >= 10
     assert held["real_photo_detection_rate"] >= 0.95, held["missed_real_photos"]
     assert ood["fit"]["lesion_rejection_rate"] <= 0.05 and held["auroc"] >= 0.95
-    assert {r["method"] for r in ood["comparison"]} >= {"mahalanobis", "energy", "lesion_gate"}
     bundle = repo / "outputs" / "bundle"
     spec = json.loads((bundle / "model.json").read_text())
     assert spec["ood"]["method"] == "lesion_gate" and spec["ood"]["threshold"] == pytest.approx(ood["threshold"])
     assert spec["clinical"]["ood"]["held_out"]["real_photo_detection_rate"] == held["real_photo_detection_rate"]
     assert "real non-lesion photos flagged" in (bundle / "MODEL_CARD.md").read_text()
+    assert str(repo) not in (bundle / "model.json").read_text(), "a shipped bundle names no local path"
 
-    synth = repo / "outputs" / "fresh_synth"
-    melanoma(repo, "data", "synth", "--out", str(synth), "--n", "20", "--size", "320", "--seed", "11")
+    prepared = Path(report["data"]["prepared_dir"])
+    test_ids = [line.split(",")[0] for line in (prepared / "index.csv").read_text().splitlines()[1:]
+                if line.split(",")[2] == "test"]
     port = free_port()
     log = repo / "outputs" / "make_serve.log"
     with log.open("w") as out:
@@ -136,13 +150,15 @@ def test_make_serve_after_the_demo_says_not_a_lesion_for_real_photos_and_passes_
             text = answer["recommendation"]["text"]
             assert text.startswith("This does not look like a photo of a skin lesion — retake"), text
             assert answer["recommendation"]["level"] != "seek_care" and "not medical advice" in answer["disclaimer"].lower()
-        flagged = []
-        for path in sorted(synth.glob("*.jpg")):
+        sent_back = []
+        for isic_id in test_ids:
+            path = repo / "samples" / "isic_uda1" / f"{isic_id}.jpg"
             answer = httpx.post(f"http://127.0.0.1:{port}/v1/predict", timeout=60,
                                 files={"image": (path.name, path.read_bytes(), "image/jpeg")}).json()
-            if "not_a_lesion" in answer["quality"]["issues"]:
-                flagged.append(path.name)
-        assert len(flagged) <= 2, flagged  # <= 10 %; the issue saw 4 of these 20 rejected
+            if answer["quality"]["issues"]:
+                sent_back.append((isic_id, answer["quality"]["issues"]))
+        # the issue saw 60 % of real lesions called "not a lesion"; the gate's own test holds <= 5 %
+        assert len(sent_back) <= 0.10 * len(test_ids), sent_back
     finally:
         os.killpg(make.pid, signal.SIGTERM)
         make.wait(timeout=30)
