@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.quality import COLOUR_KEYS, EXPOSURE_KEYS
+from serving.quality import BLUR_KEYS, COLOUR_KEYS, EXPOSURE_KEYS
 from serving.recommend import check_bands
 
 REQUIRED_KEYS = ("name", "version", "labels", "input", "decision_threshold", "recommendation_bands",
@@ -87,14 +87,16 @@ PAIRED_EXPOSURE_KEYS = (("dark_max_midtone", "dark_max_highlight"), ("dark_max_m
 
 
 def check_exposure_keys(spec: dict[str, Any]) -> None:
-    """model.json ``quality_gate`` exposure keys relative to the scene (``serving.quality``).
+    """model.json ``quality_gate`` exposure keys relative to the scene and the edge-sharpness blur
+    key (``serving.quality``).
 
-    Optional: bundles exported before them keep the mean-luma and clipping rule. When present each
-    is a number, and ``dark_max_midtone`` comes with ``dark_max_highlight`` (one rule, two limits);
-    ``dark_max_midtone_neutral`` comes with ``neutral_min_ratio`` and needs ``dark_max_highlight``.
+    Optional: bundles exported before them keep the mean-luma and clipping rule (and the
+    Laplacian-variance blur rule alone). When present each is a number, and ``dark_max_midtone``
+    comes with ``dark_max_highlight`` (one rule, two limits); ``dark_max_midtone_neutral`` comes with
+    ``neutral_min_ratio`` and needs ``dark_max_highlight``.
     """
     gate = spec["quality_gate"]
-    for key in (*EXPOSURE_KEYS, *COLOUR_KEYS):
+    for key in (*EXPOSURE_KEYS, *COLOUR_KEYS, *BLUR_KEYS):
         value = gate.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise ValueError(f"model.json quality_gate.{key} must be a number, got {value!r}")

@@ -22,6 +22,16 @@ below ``dark_max_highlight``) whose typical pixel is neutral (median ratio at le
 pixels have their brightest channel clipped while their darkest is below half of it (a saturated
 colour pushed past white; fair skin is not that saturated, dark skin not that bright). Bundles
 exported before these keys existed lack them and keep the rule they had (docs/serving.md).
+
+Blur is judged on the luma's Laplacian. A low variance (below ``blur_min_laplacian_var``) has two
+causes: the photo is blurred, or its subject is smooth and low in contrast — sharp dermoscopy of
+skin is both. Such a photo gets a second look at the edges it has (pixels whose luma changes by at
+least ``EDGE_MIN_GRADIENT`` levels across two pixels): their *edge sharpness*, the Laplacian's energy
+over the gradient's, does not depend on contrast and falls with the edge's width (a step edge
+blurred by a Gaussian of sigma 0.5 / 0.75 / 1 / 1.5 px measures 0.70 / 0.28 / 0.12 / 0.05). The
+photo is ``blurry`` only when that is below ``blur_min_edge_sharpness`` too, or when fewer than
+``EDGE_MIN_FRACTION`` of its pixels are edges (nothing sharp left to judge). Bundles without
+``blur_min_edge_sharpness`` keep the variance rule alone.
 """
 
 from __future__ import annotations
@@ -50,6 +60,14 @@ HIGHLIGHT_QUANTILE = 0.99
 EXPOSURE_KEYS = ("dark_max_midtone", "dark_max_highlight", "white_clipped_max_fraction")
 # The colour keys added later on 2026-12-01; bundles with only EXPOSURE_KEYS lack them.
 COLOUR_KEYS = ("dark_max_midtone_neutral", "neutral_min_ratio", "colour_clipped_max_fraction")
+# Fixed parts of the edge-sharpness measure (the threshold is model.json's; the app uses the same): an
+# edge pixel's luma changes by at least this many levels across its two neighbours (central
+# difference, horizontal and vertical together); fewer edge pixels than this share of the copy's
+# interior: no edge to judge, the photo counts as blurred (sharpness 0).
+EDGE_MIN_GRADIENT = 10
+EDGE_MIN_FRACTION = 0.001
+# The blur key added on 2026-12-07; older bundles lack it and keep the Laplacian-variance rule alone.
+BLUR_KEYS = ("blur_min_edge_sharpness",)
 
 
 @dataclass(frozen=True)
@@ -66,6 +84,7 @@ class QualityReport:
     white_fraction: float = 0.0
     neutral_ratio: int = 0
     colour_clipped_fraction: float = 0.0
+    edge_sharpness: float = 0.0
 
 
 def laplacian_variance(gray: np.ndarray) -> float:
@@ -74,6 +93,34 @@ def laplacian_variance(gray: np.ndarray) -> float:
         return 0.0
     lap = (gray[:-2, 1:-1] + gray[2:, 1:-1] + gray[1:-1, :-2] + gray[1:-1, 2:] - 4.0 * gray[1:-1, 1:-1])
     return float(lap.var())
+
+
+def edge_sharpness(gray: np.ndarray) -> float:
+    """Sum of the squared 4-neighbour Laplacian over the sum of the squared gradient (central
+    differences), over the edge pixels of the interior: those whose squared gradient is at least
+    ``EDGE_MIN_GRADIENT`` squared. Independent of contrast, falls as edges widen (low → blurred);
+    0.0 when fewer than ``EDGE_MIN_FRACTION`` of the interior pixels are edges. Integer sums, so the
+    app computes the same double."""
+    if gray.shape[0] < 3 or gray.shape[1] < 3:
+        return 0.0
+    g = gray.astype(np.int32)  # luma levels: squares fit in int32, their sums are taken in int64
+    up, down, left, right = g[:-2, 1:-1], g[2:, 1:-1], g[1:-1, :-2], g[1:-1, 2:]
+    lap = up + down + left + right - 4 * g[1:-1, 1:-1]
+    gx, gy = right - left, down - up
+    grad2 = gx * gx + gy * gy
+    edges = grad2 >= EDGE_MIN_GRADIENT * EDGE_MIN_GRADIENT
+    count = int(np.count_nonzero(edges))
+    if count == 0 or count < EDGE_MIN_FRACTION * lap.size:
+        return 0.0
+    return int(np.where(edges, lap * lap, 0).sum(dtype=np.int64)) / int(np.where(edges, grad2, 0).sum(dtype=np.int64))
+
+
+def blurry(report: QualityReport, gate: dict) -> bool:
+    """Laplacian variance below ``blur_min_laplacian_var`` and, in bundles that have the key, edge
+    sharpness below ``blur_min_edge_sharpness`` (a smooth but sharp subject is not blurred)."""
+    sharpness = gate.get("blur_min_edge_sharpness")
+    return (report.laplacian_var < float(gate["blur_min_laplacian_var"])
+            and (sharpness is None or report.edge_sharpness < float(sharpness)))
 
 
 def analysis_copy(image: Image.Image, mode: str, max_side: int) -> np.ndarray:
@@ -133,7 +180,8 @@ def assess_quality(image: Image.Image, original_size: tuple[int, int], gate: dic
         gate: model.json ``quality_gate`` (min_side_px, analysis_max_side_px, blur_min_laplacian_var,
             dark_max_mean, bright_min_mean, clipped_max_fraction and, in bundles that have them,
             dark_max_midtone, dark_max_highlight, white_clipped_max_fraction,
-            dark_max_midtone_neutral, neutral_min_ratio, colour_clipped_max_fraction).
+            dark_max_midtone_neutral, neutral_min_ratio, colour_clipped_max_fraction,
+            blur_min_edge_sharpness).
     """
     max_side = int(gate["analysis_max_side_px"])
     gray, rgb = analysis_copy(image, "L", max_side), analysis_copy(image, "RGB", max_side)
@@ -149,11 +197,12 @@ def assess_quality(image: Image.Image, original_size: tuple[int, int], gate: dic
         neutral_ratio=level_at(darkest_to_brightest(brightest, darkest), MIDTONE_QUANTILE),
         colour_clipped_fraction=float(((brightest >= CLIP_LEVEL) & (2 * darkest.astype(np.int32) < brightest)).mean())
         if brightest.size else 0.0,
+        edge_sharpness=edge_sharpness(gray),
     )
     issues = []
     if min(original_size) < int(gate["min_side_px"]):
         issues.append("low_resolution")
-    if report.laplacian_var < float(gate["blur_min_laplacian_var"]):
+    if blurry(report, gate):
         issues.append("blurry")
     issues += exposure_issues(report, gate)
     return replace(report, ok=not issues, issues=issues)

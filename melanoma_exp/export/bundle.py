@@ -93,6 +93,16 @@ DEFAULT_BANDS: dict[str, Any] = {
 # `colour_clipped_max_fraction` of the pixels clipped in a saturated colour (brightest channel
 # clipped, darkest below half of it) is over-exposed: sharp real photos have <= 1.4 %, generated skin
 # none, a generated yellow marker sticker clipped by bright lighting up to its whole area (<= 3.5 %).
+# Blur on real dermoscopy (docs/evaluation.md, "Blur on real dermoscopy"): sharp skin is smooth and low
+# in contrast, so its Laplacian variance can fall below `blur_min_laplacian_var` (26 of the 418
+# in-repo ISIC UDA-1 images at 512 px, 12 of their <= 1024 px originals). Below it a photo is
+# `blurry` only when the edges it has are wide too: edge sharpness (Laplacian energy over gradient
+# energy on pixels changing >= 10 levels across two pixels; contrast cancels) below
+# `blur_min_edge_sharpness`. 0.16 ~ a step edge blurred by a Gaussian of sigma 0.9 px on the analysis
+# copy. Measured (2026-12-07): sharp dermoscopy under the variance limit >= 0.21 (512 px sample,
+# originals; 224 px copies >= 0.28), 1.3x above; blurred copies (sigma 0.5 % / 1 % of the long side,
+# dermoscopy and the real photos) <= 0.054, the generator's lesions with GaussianBlur(3) at 1024 px
+# <= 0.128 (1.25x below). Older bundles lack the key and keep the variance rule alone.
 # `upload_max_side_px`: the long side clients (the app, the browser page) downscale a photo to before
 # uploading it (never upscaled). 1024 is what the model and this gate need, with room to spare: the
 # gate measures blur on a copy at most `analysis_max_side_px` = 512 px long (so every analysis pixel
@@ -105,6 +115,7 @@ DEFAULT_QUALITY_GATE: dict[str, float] = {
     "min_side_px": 224,
     "analysis_max_side_px": 512,
     "blur_min_laplacian_var": 15.0,
+    "blur_min_edge_sharpness": 0.16,
     "dark_max_mean": 40.0,
     "bright_min_mean": 220.0,
     "clipped_max_fraction": 0.35,

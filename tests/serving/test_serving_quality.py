@@ -14,6 +14,7 @@ from PIL import Image, ImageEnhance, ImageFilter
 from melanoma_exp.export.bundle import DEFAULT_BANDS, DEFAULT_QUALITY_GATE
 from serving.model import BundleError, load_model_json
 from serving.quality import (
+    BLUR_KEYS,
     COLOUR_KEYS,
     EXPOSURE_KEYS,
     assess_quality,
@@ -140,12 +141,13 @@ def test_exposure_keys_are_optional_and_checked_at_load(tiny_bundle, tmp_path):
     shutil.copytree(tiny_bundle, bundle)
     path = bundle / "model.json"
     spec = json.loads(path.read_text())
-    for key in EXPOSURE_KEYS + COLOUR_KEYS:  # today's export writes them
+    optional = EXPOSURE_KEYS + COLOUR_KEYS + BLUR_KEYS
+    for key in optional:  # today's export writes them
         assert spec["quality_gate"][key] == DEFAULT_QUALITY_GATE[key]
-    for key in EXPOSURE_KEYS + COLOUR_KEYS:  # a bundle exported before them: loads, keeps the mean rule
+    for key in optional:  # a bundle exported before them: loads, keeps the mean rule (variance-only blur)
         del spec["quality_gate"][key]
     path.write_text(json.dumps(spec))
-    assert not set(EXPOSURE_KEYS + COLOUR_KEYS) & set(load_model_json(bundle)["quality_gate"])
+    assert not set(optional) & set(load_model_json(bundle)["quality_gate"])
     limits = {"dark_max_midtone": 60, "dark_max_highlight": 138}
     for bad, message in (
         ({"white_clipped_max_fraction": "0.12"}, "white_clipped_max_fraction must be a number"),
@@ -154,6 +156,8 @@ def test_exposure_keys_are_optional_and_checked_at_load(tiny_bundle, tmp_path):
         ({**limits, "colour_clipped_max_fraction": "0.03"}, "colour_clipped_max_fraction must be a number"),
         ({**limits, "dark_max_midtone_neutral": 90}, "dark_max_midtone_neutral and neutral_min_ratio go together"),
         ({"dark_max_midtone_neutral": 90, "neutral_min_ratio": 0.67}, "dark_max_midtone_neutral needs dark_max_h"),
+        ({"blur_min_edge_sharpness": "0.16"}, "blur_min_edge_sharpness must be a number"),
+        ({"blur_min_edge_sharpness": False}, "blur_min_edge_sharpness must be a number"),
     ):
         path.write_text(json.dumps({**spec, "quality_gate": {**spec["quality_gate"], **bad}}))
         with pytest.raises(BundleError, match=message):
