@@ -4,7 +4,9 @@
 (PNG, semi-transparent PNG, JPEG, a large one, a dark one, JPEGs with each EXIF orientation, five
 for the exposure measures — a dim grey scene, a lesion on dark skin, a lesion with a fifth of the
 frame blown out to white, a neutral scene as bright as that dark skin, a lesion with a yellow sticker
-clipped — and two photos of no lesion at all: a green wall and noise), runs them
+clipped —, two photos of no lesion at all: a green wall and noise, and real dermoscopy: an image of
+the in-repo ISIC UDA-1 sample (CC0) as it ships, sharp though its Laplacian variance is under the
+blur limit, and a Gaussian-blurred copy of it), runs them
 through the serving app's own
 decoding, resizing and quality gate (`serving.decode`, `serving.quality`) and writes what it got:
 each model input as raw little-endian float32 (`*.f32`, HWC) and the rest in `expected.json`. When
@@ -33,7 +35,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # serving/ is a top-level package of the checkout
@@ -52,6 +54,11 @@ ORIENTATION_TAG = 0x0112
 # small models up to a very conservative one (the rule must hold for any t in (0, 1)).
 ADVICE_THRESHOLDS = (0.02, 0.045, 0.1, 0.3, 0.5, 0.8)
 ADVICE_ISSUES = (["blurry"], ["too_dark", "lens_smudge"], ["not_a_lesion"])
+# Real dermoscopy from the in-repo sample (ISIC UDA-1, CC0; samples/isic_uda1/ATTRIBUTION.txt): the
+# sample's lowest Laplacian variance (6.4 < blur_min_laplacian_var), sharp by its edges, so the edge
+# sharpness decides its verdict; the blurred copy (Gaussian, sigma 0.5 % of the long side) is blurry.
+DERMOSCOPY = ROOT / "samples" / "isic_uda1" / "ISIC_0000384.jpg"
+DERMOSCOPY_BLUR = 0.005
 
 
 def lesion_rgb(width: int, height: int, seed: int) -> np.ndarray:
@@ -123,6 +130,12 @@ def write_photos(out: Path) -> dict[str, Path]:
     for kind in ("wall", "noise"):
         photos[f"{kind}_png"] = out / f"{kind}.png"
         Image.fromarray(non_lesion_rgb(kind, 160, 120, 7)).save(photos[f"{kind}_png"])
+    photos["dermoscopy_jpg"] = out / "dermoscopy.jpg"
+    photos["dermoscopy_jpg"].write_bytes(DERMOSCOPY.read_bytes())
+    with Image.open(DERMOSCOPY) as real:
+        blurred = real.convert("RGB").filter(ImageFilter.GaussianBlur(DERMOSCOPY_BLUR * max(real.size)))
+    photos["dermoscopy_blurred_png"] = out / "dermoscopy_blurred.png"
+    blurred.save(photos["dermoscopy_blurred_png"])
     # A landscape JPEG tagged with every EXIF orientation: the server turns each upright first.
     for orientation in range(1, 9):
         exif = Image.Exif()
@@ -166,7 +179,8 @@ def reference(bundle: Path, out: Path) -> dict:
                         "mean_luma": report.mean_luma, "clipped_fraction": report.clipped_fraction,
                         "midtone": report.midtone, "highlight": report.highlight,
                         "white_fraction": report.white_fraction, "neutral_ratio": report.neutral_ratio,
-                        "colour_clipped_fraction": report.colour_clipped_fraction},
+                        "colour_clipped_fraction": report.colour_clipped_fraction,
+                        "edge_sharpness": report.edge_sharpness},
             "tensors": tensors,
         }
         if service is not None:

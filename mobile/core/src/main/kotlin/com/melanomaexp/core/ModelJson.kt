@@ -118,8 +118,9 @@ object ModelJson {
             }
             raw
         }
-        // The exposure keys relative to the scene, as serving/model.py check_exposure_keys reads them:
-        // optional (older bundles keep the mean rule), numbers (not strings), midtone with highlight.
+        // The exposure keys relative to the scene and the edge-sharpness blur key, as serving/model.py
+        // check_exposure_keys reads them: optional (older bundles keep the mean rule, the variance-only
+        // blur rule), numbers (not strings), midtone with highlight.
         fun optionalNumber(key: String): Double? {
             if (gate.isNull(key)) return null
             val raw = gate.opt(key)
@@ -152,6 +153,7 @@ object ModelJson {
             darkMaxMidtoneNeutral = neutralMidtone,
             neutralMinRatio = neutralRatio,
             colourClippedMaxFraction = optionalNumber("colour_clipped_max_fraction"),
+            blurMinEdgeSharpness = optionalNumber("blur_min_edge_sharpness"),
             uploadMaxSidePx = uploadSide,
         )
     }

@@ -121,7 +121,8 @@ data class RecommendationBands(
  * [whiteClippedMaxFraction]) are null for bundles exported before them: those keep the mean-luma and
  * clipping rule, as the serving app does; so are the limits that read the scene's colour
  * ([darkMaxMidtoneNeutral], [neutralMinRatio], [colourClippedMaxFraction]) for bundles exported
- * before those.
+ * before those, and [blurMinEdgeSharpness] for bundles exported before it (they keep the
+ * Laplacian-variance blur rule alone).
  */
 data class QualityGate(
     val minSidePx: Int,
@@ -142,6 +143,8 @@ data class QualityGate(
     val neutralMinRatio: Double? = null,
     /** `colour_clipped_max_fraction`: over-exposed above this share clipped in a saturated colour. */
     val colourClippedMaxFraction: Double? = null,
+    /** `blur_min_edge_sharpness`: under the variance limit, blurred only when edge sharpness is below this too. */
+    val blurMinEdgeSharpness: Double? = null,
     /** `upload_max_side_px`; bundles exported before it existed get the export's default. */
     val uploadMaxSidePx: Int = DEFAULT_UPLOAD_MAX_SIDE_PX,
 ) {

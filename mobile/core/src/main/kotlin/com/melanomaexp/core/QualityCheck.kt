@@ -20,6 +20,8 @@ data class QualityReport(
     val neutralRatio: Int = 0,
     /** Share of pixels whose brightest channel is clipped while their darkest is below half of it. */
     val colourClippedFraction: Double = 0.0,
+    /** Laplacian energy over gradient energy on the edge pixels (0 when too few): low means wide edges. */
+    val edgeSharpness: Double = 0.0,
 ) {
     val ok: Boolean get() = issues.isEmpty()
 }
@@ -34,14 +36,20 @@ data class QualityReport(
  * `dark_max_midtone_neutral`. Over-exposed: mean above `bright_min_mean`, luma clipped beyond
  * `clipped_max_fraction`, more than `white_clipped_max_fraction` of the pixels clipped in all three
  * channels, or more than `colour_clipped_max_fraction` clipped in a saturated colour (brightest
- * channel clipped, darkest below half of it). Issue codes are the server's, so the result screen
- * words both the same way.
+ * channel clipped, darkest below half of it). Blurred: Laplacian variance below
+ * `blur_min_laplacian_var` and, in bundles that have it, edge sharpness below
+ * `blur_min_edge_sharpness` (smooth, low-contrast skin photographed sharp keeps narrow edges).
+ * Issue codes are the server's, so the result screen words both the same way.
  */
 object QualityCheck {
     /** A luma or channel value at or above this counts as clipped (serving/quality.py CLIP_LEVEL). */
     const val CLIP_LEVEL = 250
     const val MIDTONE_QUANTILE = 0.5
     const val HIGHLIGHT_QUANTILE = 0.99
+    /** An edge pixel's luma changes by at least this across its two neighbours (serving's EDGE_MIN_GRADIENT). */
+    const val EDGE_MIN_GRADIENT = 10
+    /** Fewer edge pixels than this share of the interior: nothing to judge, sharpness 0 (EDGE_MIN_FRACTION). */
+    const val EDGE_MIN_FRACTION = 0.001
 
     /** Human wording of the issue codes (the serving app's ISSUE_TEXT). */
     val issueText: Map<String, String> = mapOf(
@@ -70,13 +78,24 @@ object QualityCheck {
             neutralRatio = levelAt(darkestToBrightest(brightest, darkest), MIDTONE_QUANTILE),
             colourClippedFraction = gray.indices.count { i -> brightest[i] >= CLIP_LEVEL && 2 * darkest[i] < brightest[i] }
                 .toDouble() / gray.size,
+            edgeSharpness = edgeSharpness(gray, copy.width, copy.height),
         )
         val issues = buildList {
             if (min(photo.originalWidth, photo.originalHeight) < gate.minSidePx) add("low_resolution")
-            if (lapVar < gate.blurMinLaplacianVar) add("blurry")
+            if (blurry(report, gate)) add("blurry")
             addAll(exposureIssues(report, gate))
         }
         return report.copy(issues = issues)
+    }
+
+    /**
+     * Laplacian variance below `blur_min_laplacian_var` and, when the bundle has
+     * `blur_min_edge_sharpness`, edge sharpness below it too (serving's `blurry`).
+     */
+    fun blurry(report: QualityReport, gate: QualityGate): Boolean {
+        val sharpness = gate.blurMinEdgeSharpness
+        return report.laplacianVariance < gate.blurMinLaplacianVar &&
+            (sharpness == null || report.edgeSharpness < sharpness)
     }
 
     /** `too_dark` / `too_bright` for the measured values; limits a bundle lacks are not applied. */
@@ -153,5 +172,35 @@ object QualityCheck {
         }
         val mean = lap.average()
         return lap.sumOf { (it - mean) * (it - mean) } / n
+    }
+
+    /**
+     * Over the interior pixels whose squared gradient (central differences, horizontal plus vertical)
+     * is at least [EDGE_MIN_GRADIENT] squared: the sum of the squared 4-neighbour Laplacian over the
+     * sum of the squared gradient; 0 when fewer than [EDGE_MIN_FRACTION] of the interior are such edge
+     * pixels. Integer sums, so the double is the serving app's.
+     */
+    internal fun edgeSharpness(gray: IntArray, w: Int, h: Int): Double {
+        if (w < 3 || h < 3) return 0.0
+        val n = (w - 2) * (h - 2)
+        val minGrad2 = EDGE_MIN_GRADIENT * EDGE_MIN_GRADIENT
+        var count = 0L
+        var lapSum = 0L
+        var gradSum = 0L
+        for (y in 1 until h - 1) {
+            for (x in 1 until w - 1) {
+                val c = y * w + x
+                val gx = gray[c + 1] - gray[c - 1]
+                val gy = gray[c + w] - gray[c - w]
+                val grad2 = gx.toLong() * gx + gy.toLong() * gy
+                if (grad2 < minGrad2) continue
+                val lap = (gray[c - w] + gray[c + w] + gray[c - 1] + gray[c + 1] - 4 * gray[c]).toLong()
+                count++
+                lapSum += lap * lap
+                gradSum += grad2
+            }
+        }
+        if (count == 0L || count < EDGE_MIN_FRACTION * n) return 0.0
+        return lapSum.toDouble() / gradSum.toDouble()
     }
 }

@@ -222,6 +222,20 @@ class ModelJsonTest {
     }
 
     @Test
+    fun `the edge-sharpness blur limit is read, absent in older bundles and checked like the server checks it`() {
+        val gate = JSONObject(raw).getJSONObject("quality_gate")
+        assertEquals(gate.getDouble("blur_min_edge_sharpness"), TestEnv.bundleSpec.qualityGate.blurMinEdgeSharpness!!, 0.0)
+        // Exported before the key: parses, and keeps the Laplacian-variance rule alone.
+        val older = JSONObject(raw).apply { getJSONObject("quality_gate").remove("blur_min_edge_sharpness") }
+        assertEquals(null, ModelJson.parse(older.toString()).qualityGate.blurMinEdgeSharpness)
+        for (bad in listOf<Any>("0.16", true)) {
+            val doc = JSONObject(raw).apply { getJSONObject("quality_gate").put("blur_min_edge_sharpness", bad) }
+            val e = assertThrows(ContractException::class.java) { ModelJson.parse(doc.toString()) }
+            assertTrue(e.message, e.message!!.contains("model.json.quality_gate.blur_min_edge_sharpness must be a number"))
+        }
+    }
+
+    @Test
     fun `wrong label order is refused`() {
         val doc = JSONObject(raw).put("labels", org.json.JSONArray(listOf("malignant", "benign")))
         assertThrows(ContractException::class.java) { ModelJson.parse(doc.toString()) }
