@@ -4,13 +4,9 @@ every value the thesis states for it (tests/thesis_table.py), as this project im
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 from omegaconf import OmegaConf
-from thesis_table import AS_PUBLISHED, AUGMENT_KEYS, RECIPES
+from thesis_table import AS_PUBLISHED, AUGMENT_KEYS, RECIPES, run_py_config
 
 from melanoma_exp.config import compose
 from melanoma_exp.paths import conf_dir, experiments_dir, project_root
@@ -40,22 +36,13 @@ def mismatches(cfg, expected: dict) -> list[str]:
     return wrong
 
 
-def run_py_job_config(*overrides: str):
-    """`python run.py OVERRIDES --cfg job`, the documented command, parsed."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    result = subprocess.run([sys.executable, "run.py", *overrides, "--cfg", "job"], cwd=project_root(),
-                            capture_output=True, text=True, timeout=120, env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return OmegaConf.create(result.stdout)
-
-
 def test_every_thesis_recipe_is_in_the_table():
     assert {p.stem for p in experiments_dir().glob("thesis_*.yaml")} == set(RECIPES)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_run_py_composes_the_recipe_with_the_thesis_values(name):
-    cfg = run_py_job_config(f"+experiment={name}")
+    cfg = run_py_config("job", f"+experiment={name}")
     assert cfg.data.source == "isic"
     assert mismatches(cfg, RECIPES[name][1]) == []
     # as this project improves it: grouped split, augmentation, operating point chosen on validation
@@ -83,7 +70,7 @@ def test_the_switch_sets_only_existing_keys():
 
 
 def test_as_published_takes_effect_on_the_command_line_too():
-    cfg = run_py_job_config("+experiment=thesis_best_run", SWITCH)
+    cfg = run_py_config("job", "+experiment=thesis_best_run", SWITCH)
     assert mismatches(cfg, {**RECIPES["thesis_best_run"][1], **AS_PUBLISHED}) == []
 
 

@@ -11,6 +11,7 @@ not listed. Each value is typed once: a table that repeats another is derived fr
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 # §3.1, the data as the thesis prepared it: the whole archive under-sampled until benign was 54.1 %,
@@ -168,3 +169,21 @@ def outside_space(space: list, winner: dict) -> list[str]:
         if not inside:
             missing.append(f"{key}={value!r}")
     return missing
+
+
+@functools.cache
+def run_py_config(part: str, *overrides: str):
+    """`python run.py OVERRIDES --cfg PART` (job | all), the documented command, parsed."""
+    import os
+    import subprocess
+    import sys
+
+    from omegaconf import OmegaConf
+
+    from melanoma_exp.paths import project_root
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run([sys.executable, "run.py", *overrides, "--cfg", part], cwd=project_root(),
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return OmegaConf.create(result.stdout)

@@ -5,34 +5,19 @@ hold every winner the thesis reports for it."""
 
 from __future__ import annotations
 
-import functools
-import os
-import subprocess
-import sys
-
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
-from thesis_table import STUDIES, outside_space
+from thesis_table import STUDIES, outside_space, run_py_config
 
 from melanoma_exp.config import compose
-from melanoma_exp.paths import conf_dir, project_root
+from melanoma_exp.paths import conf_dir
 from melanoma_exp.sweep.space import format_value, parse_space
 from melanoma_exp.training.validate import validate_config
 
 NAMES = sorted(STUDIES)
 PARSER = OverridesParser.create()
 GROUPS = {p.name for p in conf_dir().iterdir() if p.is_dir()}  # keys that choose a config group
-
-
-@functools.cache
-def run_py_all_config(*overrides: str):
-    """`python run.py OVERRIDES --cfg all`: the job config and Hydra's (mode, sweeper), parsed."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    result = subprocess.run([sys.executable, "run.py", *overrides, "--cfg", "all"], cwd=project_root(),
-                            capture_output=True, text=True, timeout=120, env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return OmegaConf.create(result.stdout)
 
 
 def space_of(cfg) -> list:
@@ -47,7 +32,7 @@ def test_every_thesis_study_is_in_the_table():
 @pytest.mark.parametrize("name", NAMES)
 def test_run_py_composes_the_study_as_the_thesis_ran_it(name):
     study = STUDIES[name]
-    cfg = run_py_all_config(f"+sweep={name}")
+    cfg = run_py_config("all", f"+sweep={name}")
     assert cfg.hydra.mode == "MULTIRUN"
     assert cfg.hydra.sweeper._target_.endswith("MelanomaOptunaSweeper")
     assert (cfg.hydra.runtime.choices.data, cfg.data.source) == ("isic", "isic")
@@ -96,7 +81,7 @@ def test_the_study_sets_only_existing_keys(name):
 
 def test_each_study_is_its_own_optuna_study():
     """They share one storage: the names keep run 1's trials out of run 3's study."""
-    names = {name: str(run_py_all_config(f"+sweep={name}").sweep.study_name) for name in NAMES}
+    names = {name: str(run_py_config("all", f"+sweep={name}").sweep.study_name) for name in NAMES}
     assert len(set(names.values())) == len(NAMES), names
 
 
