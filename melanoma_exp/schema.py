@@ -157,8 +157,15 @@ class RobustnessConfig:
 @dataclass
 class GateConfig:
     size: int = MISSING
-    epochs: int = MISSING
-    members: int = MISSING
+    views: int = MISSING
+    c: float = MISSING
+
+
+@dataclass
+class RealLesionsConfig:
+    dir: str | None = MISSING  # isic-cli folder of real dermoscopy (the shipped sample)
+    fit_fraction: float = MISSING
+    seed: int = MISSING
 
 
 @dataclass
@@ -175,11 +182,14 @@ class OODConfig:
     layer: str = MISSING
     n_components: int = MISSING
     max_lesion_rejection: float = MISSING
+    min_threshold: float = MISSING
     n_non_lesion: int = MISSING
+    n_objects: int = MISSING
     max_train: int = MISSING
     held_out_sources: list[str] | None = MISSING  # packages of melanoma_exp.data.real_photos.SOURCES
     crops_per_photo: int = MISSING
     gate: GateConfig = field(default_factory=GateConfig)
+    real_lesions: RealLesionsConfig = field(default_factory=RealLesionsConfig)
     fresh_lesions: FreshLesionsConfig = field(default_factory=FreshLesionsConfig)
     compare: bool = MISSING
 

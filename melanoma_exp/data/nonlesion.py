@@ -144,3 +144,35 @@ def non_lesion_images(n: int, size: int, seed: int = 0, kinds=KINDS) -> tuple[np
     rng = np.random.default_rng(seed)
     names = [kinds[i % len(kinds)] for i in range(n)]
     return np.stack([_MAKERS[k](size, rng) for k in names]), names
+
+
+def object_images(backgrounds: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` round things in the middle of a photo: an ellipse (15-45 % of the side, soft or hard edge)
+    filled with one photo crop, on another photo crop or a flat colour. A cup, a coin, a button, a
+    flower: centred and lesion-shaped, but not lesions, so the shape alone must not make a lesion.
+
+    Args:
+        backgrounds: square photo crops ``(N, S, S, 3)`` 0-255 (the fit sources' real photos).
+        n: how many images.
+        seed: the random seed.
+
+    Returns:
+        float32 ``(n, S, S, 3)`` 0-255.
+    """
+    rng = np.random.default_rng(seed)
+    pool = np.asarray(backgrounds, np.float32)
+    if not len(pool) or n < 1:
+        return np.zeros((0, *pool.shape[1:]), np.float32)
+    size = pool.shape[1]
+    yy, xx = (np.mgrid[0:size, 0:size] + 0.5) / size
+    out = np.empty((n, size, size, 3), np.float32)
+    for i in range(n):
+        back = pool[rng.integers(len(pool))]
+        if rng.random() < 0.3:
+            back = np.broadcast_to(rng.uniform(0, 255, 3).astype(np.float32), back.shape)
+        cy, cx = 0.5 + rng.uniform(-0.1, 0.1, 2)
+        ry = rng.uniform(0.15, 0.45)
+        rx = ry * rng.uniform(0.6, 1.4)
+        inside = np.clip((1 - np.hypot((yy - cy) / ry, (xx - cx) / rx)) / rng.uniform(0.02, 0.3), 0, 1)[..., None]
+        out[i] = back * (1 - inside) + pool[rng.integers(len(pool))] * inside
+    return out

@@ -38,6 +38,18 @@ def _split(prepared_dir, split: str, batch_size: int):
                                                                 training=False)
 
 
+def _source_and_files(prepared_dir, index) -> tuple[str, list]:
+    """The prepared data's ``source`` (manifest.json) and the original files of ``index``'s rows (for
+    the not-a-lesion gate: which lesions it learns from, and its 224 px probe)."""
+    from melanoma_exp.data.prepare import read_manifest
+    from melanoma_exp.evaluation.ood_lesions import raw_paths
+
+    manifest = read_manifest(Path(prepared_dir))
+    source = str(manifest.get("source", "synthetic"))
+    raw_dir = manifest.get("raw_dir")
+    return source, (raw_paths(raw_dir, index["isic_id"]) if raw_dir and source != "synthetic" else [])
+
+
 def evaluate_clinical(model, cfg: Any, prepared_dir, y_test, p_test, out_dir, tracker=None) -> tuple[dict, np.ndarray]:
     """Clinical evaluation of a trained model (see the module docstring).
 
@@ -88,9 +100,11 @@ def evaluate_clinical(model, cfg: Any, prepared_dir, y_test, p_test, out_dir, tr
     if heavy and eval_cfg.ood.enabled:
         t0 = time.perf_counter()
         train = images_from_dataset(_split(prepared_dir, "train", batch)[1], int(eval_cfg.ood.max_train))
+        source, test_files = _source_and_files(prepared_dir, test_index)
         try:
             section["ood"] = ood_section(model, train, images_from_dataset(val_ds)[0],
-                                         images_from_dataset(test_ds)[0], eval_cfg, out_dir=out)
+                                         images_from_dataset(test_ds)[0], eval_cfg, out_dir=out,
+                                         data_source=source, test_raw_paths=test_files)
         except ValueError as err:  # e.g. no `backbone` layer in a custom model: report, don't crash
             log.warning("not-a-lesion check skipped: %s", err)
             section["ood"] = None

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from melanoma_exp.evaluation.tta import measure_tta
+from melanoma_exp.paths import project_root
 
 
 def images_from_dataset(dataset, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -38,31 +39,85 @@ def robustness_section(model, images, threshold: float, eval_cfg: Any, out_dir=N
     return report
 
 
-def ood_section(model, train, val, test, eval_cfg: Any = None, out_dir=None) -> dict:
+def real_lesion_sets(size: int, ood_cfg: Any, data_source: str, train, test, test_raw_paths=None,
+                     seed: int = 0) -> dict:
+    """The real lesions of one gate fit: what it learns from, what measures it and what that is called.
+
+    A run on real data (``data_source`` other than ``synthetic``) learns from its own training images
+    and is measured on its test split (its validation split sets the threshold); a run on synthetic
+    data learns from the fit part of the dermoscopy sample (``eval.ood.real_lesions``) and is measured
+    on the rest. Both get the two probes of `ood_lesions` (224 px and colour-shifted copies of the
+    held-out lesions). Without real lesions (no sample configured or found) the gate is fitted on
+    synthetic lesions alone and says so (``lesion_source: "synthetic only"``).
+
+    Returns:
+        ``fit`` (real training lesions, uint8; empty when the run's own images are the positives or
+        there are none), ``held_out``, ``small``, ``colour`` (None when there are none),
+        ``lesion_source``, ``held_out_source``, ``n_fit``.
+    """
+    from melanoma_exp.evaluation.ood_lesions import colour_probe, load_images, sample_split, small_probe
+
+    empty = np.zeros((0, size, size, 3), np.uint8)
+    if data_source != "synthetic":
+        held = np.asarray(test, np.float32)
+        return {"fit": empty, "held_out": held, "n_fit": int(len(train)),
+                "small": small_probe(test_raw_paths, size) if test_raw_paths else None,
+                "colour": colour_probe(held, seed + 5),
+                "lesion_source": f"real: run training split ({data_source}, {len(train)} images)",
+                "held_out_source": f"run test split ({data_source}, {len(held)} images)"}
+    real_cfg = ood_cfg.real_lesions
+    folder = Path(str(real_cfg.dir)) if real_cfg.dir else None
+    if folder is None or not (folder / "metadata.csv").is_file():
+        return {"fit": empty, "held_out": None, "small": None, "colour": None, "n_fit": 0,
+                "lesion_source": "synthetic only", "held_out_source": None}
+    split = sample_split(folder, float(real_cfg.fit_fraction), int(real_cfg.seed))
+    held = load_images(split.held_out, size)
+    return {"fit": load_images(split.fit, size), "held_out": held, "small": small_probe(split.held_out, size),
+            "colour": colour_probe(held, seed + 5), "n_fit": len(split.fit),
+            "lesion_source": f"real: {_shown(folder)} ({len(split.fit)} images) + synthetic: run training split "
+                             f"({len(train)} images)",
+            "held_out_source": f"{_shown(folder)}, the part the fit never saw ({len(split.held_out)} images)"}
+
+
+def _shown(folder: Path) -> str:
+    """The sample folder as the project names it (relative to the project root when inside it)."""
+    try:
+        return str(folder.resolve().relative_to(project_root().resolve()))
+    except ValueError:
+        return folder.name
+
+
+def ood_section(model, train, val, test, eval_cfg: Any = None, out_dir=None, *, data_source: str = "synthetic",
+                test_raw_paths=None) -> dict:
     """Fit the not-a-lesion check (``eval.ood.method``) and report it on sources no fit saw.
 
     Args:
         model: the classifier (features for the feature-space methods come from ``eval.ood.layer``).
         train: (images, labels) of training lesions — what a lesion looks like.
-        val: validation lesion images — they fix the threshold (``eval.ood.max_lesion_rejection``).
-        test: test lesion images — with fresh synthetic lesions, the held-out lesion rejection.
+        val: validation lesion images — they fix the threshold (``eval.ood.max_lesion_rejection``,
+            never below ``eval.ood.min_threshold``).
+        test: test lesion images — held-out lesion rejection.
         eval_cfg: the ``eval`` node.
         out_dir: where ``ood.json`` (the detector for the bundle) and ``ood_scores.png`` go.
+        data_source: the prepared data's ``source`` (manifest.json): ``synthetic`` or real data.
+        test_raw_paths: the test split's original files (the 224 px probe of a real-data run).
 
-    Non-lesion images are split by source (`ood_gate.ood_image_sets`): synthetic families and the
-    real photographs of the fit sources train the outlier-exposure methods; the held-out sources'
-    photographs and fresh synthetic families measure them. With ``eval.ood.compare`` every method of
+    Non-lesion images are split by source (`ood_gate.ood_image_sets`): synthetic families, the
+    real photographs of the fit sources and centred objects on them train the outlier-exposure
+    methods; the held-out sources' photographs and fresh synthetic families measure them. Real
+    lesions come from `real_lesion_sets`. With ``eval.ood.compare`` every method of
     `ood_compare.METHODS` is fitted on the same split and the table goes into ``comparison``.
 
     Returns:
         ``{"method", "threshold", "fit", "held_out", "comparison", "detector_file", ...}``; the detector
         itself is written to ``ood.json``.
     """
-    import time
+    import logging
 
     from melanoma_exp.evaluation.ood import MahalanobisOOD, feature_extractor
     from melanoma_exp.evaluation.ood_compare import compare_methods, per_set
     from melanoma_exp.evaluation.ood_gate import LesionGate, ood_image_sets, rates, threshold_for
+    from melanoma_exp.evaluation.ood_lesions import training_views
 
     ood_cfg, seed = eval_cfg.ood, int(eval_cfg.seed)
     method, max_rejection = str(ood_cfg.method), float(ood_cfg.max_lesion_rejection)
@@ -72,13 +127,24 @@ def ood_section(model, train, val, test, eval_cfg: Any = None, out_dir=None) -> 
     sets = {"train": np.asarray(train[0], np.float32), "train_labels": np.asarray(train[1]),
             "val": np.asarray(val, np.float32), "test": np.asarray(test, np.float32),
             **ood_image_sets(size, ood_cfg, seed)}
+    real = real_lesion_sets(size, ood_cfg, data_source, sets["train"], sets["test"], test_raw_paths, seed)
+    probes = {k: v for k, v in (("real_held_out", real["held_out"]), ("real_small", real["small"]),
+                                ("real_colour", real["colour"])) if v is not None and len(v)}
+    sets.update(probes)
+    if real["lesion_source"] == "synthetic only":
+        logging.getLogger(__name__).warning("the not-a-lesion gate is fitted without real lesions (no "
+                                            "eval.ood.real_lesions.dir): it will turn real lesions away")
     gate = None
     if method == "lesion_gate" or ood_cfg.compare:
-        t0 = time.perf_counter()
-        gate = LesionGate.train(sets["train"], sets["fit_non_lesion"], gate_size=int(ood_cfg.gate.size),
-                                epochs=int(ood_cfg.gate.epochs), members=int(ood_cfg.gate.members), seed=seed)
-        gate.meta["fit_seconds"] = round(time.perf_counter() - t0, 1)
-        gate.fit_threshold(sets["val"], max_rejection)
+        rng = np.random.default_rng(seed)
+        own_views = int(ood_cfg.gate.views) if data_source != "synthetic" else 1
+        lesions = np.concatenate([training_views(sets["train"], own_views, rng, lesion=True),
+                                  training_views(real["fit"], int(ood_cfg.gate.views), rng, lesion=True)])
+        others = training_views(sets["fit_non_lesion"], 1, rng, lesion=False)
+        gate = LesionGate.train(lesions, others, size=int(ood_cfg.gate.size), c=float(ood_cfg.gate.c))
+        del lesions, others
+        gate.fit_threshold(sets["val"], max_rejection, float(ood_cfg.min_threshold))
+        gate.meta.update({"lesion_source": real["lesion_source"], "n_real_lesions": real["n_fit"]})
     if method == "lesion_gate":
         detector, score = gate, gate.score
     else:
@@ -87,24 +153,36 @@ def ood_section(model, train, val, test, eval_cfg: Any = None, out_dir=None) -> 
         detector = MahalanobisOOD(n_components=int(ood_cfg.n_components)).fit(embed(sets["train"]), sets["train_labels"])
         score = lambda x: detector.score(embed(x))  # noqa: E731
         detector.threshold = threshold_for(score(sets["val"]), max_rejection)
+        detector.meta["lesion_source"] = f"{data_source}: run training split ({len(sets['train'])} images)"
     threshold = float(detector.threshold)
-    s = per_set(score, sets, ("val", "test", "fresh", "held_out_photos", "held_out_crops", "held_out_synthetic"))
+    s = per_set(score, sets, ("val", "test", "fresh", "held_out_photos", "held_out_crops", "held_out_synthetic",
+                              *probes))
     non_lesion = np.r_[s["held_out_crops"], s["held_out_synthetic"]]
     held_out = rates(s["test"], non_lesion, threshold)
+
+    def rejected(key):
+        return float(np.mean(s[key] >= threshold)) if key in s and len(s[key]) else None
+
     held_out.update({
-        "real_photo_detection_rate": float(np.mean(s["held_out_photos"] >= threshold)) if len(s["held_out_photos"]) else None,
+        "real_photo_detection_rate": rejected("held_out_photos"),
         "n_real_photos": int(len(s["held_out_photos"])),
-        "real_crop_detection_rate": float(np.mean(s["held_out_crops"] >= threshold)) if len(s["held_out_crops"]) else None,
-        "synthetic_detection_rate": float(np.mean(s["held_out_synthetic"] >= threshold)),
-        "fresh_lesion_rejection_rate": float(np.mean(s["fresh"] >= threshold)),
+        "real_crop_detection_rate": rejected("held_out_crops"),
+        "synthetic_detection_rate": rejected("held_out_synthetic"),
+        "real_lesion_rejection_rate": rejected("real_held_out"),
+        "n_real_lesions": int(len(s.get("real_held_out", []))),
+        "real_lesions": real["held_out_source"],
+        "real_small_rejection_rate": rejected("real_small"),
+        "real_colour_rejection_rate": rejected("real_colour"),
+        "fresh_lesion_rejection_rate": rejected("fresh"),
         "n_fresh_lesions": int(len(s["fresh"])),
         "missed_real_photos": [n for n, v in zip(sets["held_out_photo_names"], s["held_out_photos"], strict=True)
                                if v < threshold],
         "sources": sets["held_out_sources"],
     })
     fit = {"lesion_rejection_rate": float(np.mean(s["val"] >= threshold)), "max_lesion_rejection": max_rejection,
+           "min_threshold": float(ood_cfg.min_threshold) if method == "lesion_gate" else None,
            "n_lesion": int(len(s["val"])), "sources": sets["fit_sources"],
-           "n_non_lesion": int(len(sets["fit_non_lesion"]))}
+           "n_non_lesion": int(len(sets["fit_non_lesion"])), "lesion_source": detector.meta["lesion_source"]}
     detector.meta["threshold_fit"] = fit
     section = {"method": method, "threshold": threshold, "fit": fit, "held_out": held_out, "detector_file": None,
                "comparison": None}

@@ -14,7 +14,8 @@ Methods (higher score = less like a lesion photo):
   is the two-logit case (0, z).
 - ``feature_head`` — a logistic-regression head on the pooled backbone features, trained lesions vs
   fit-side non-lesions (outlier exposure on the classifier's features).
-- ``lesion_gate`` — the separate tiny CNN of `ood_gate`, trained with outlier exposure.
+- ``lesion_gate`` — the gate of `ood_gate` (frozen ImageNet EfficientNet-Lite0 features of the image
+  itself, not the classifier's, and a read-out trained with outlier exposure on real lesions).
 """
 
 from __future__ import annotations
@@ -184,7 +185,8 @@ def comparison_markdown(rows: list[dict], chosen: str) -> list[str]:
 
 
 METHOD_TEXT = {
-    "lesion_gate": "separate small CNNs trained to tell lesion photos from non-lesion images (outlier exposure), averaged",
+    "lesion_gate": "a separate gate (frozen ImageNet EfficientNet-Lite0 features and a logistic read-out) trained to "
+                   "tell lesion photos from non-lesion images (outlier exposure)",
     "mahalanobis": "Mahalanobis distance of the classifier's backbone features to the training lesions",
 }
 
@@ -204,7 +206,17 @@ def ood_card_lines(ood: dict) -> list[str]:
              f"synthetic non-lesion images), while {pct('lesion_rejection_rate')} of test lesions and "
              f"{pct('fresh_lesion_rejection_rate')} of fresh synthetic lesions are rejected "
              f"(AUROC {h['auroc']:.3f}; threshold from validation lesions, at most "
-             f"{100 * ood['fit']['max_lesion_rejection']:.0f}% rejected)."]
+             f"{100 * ood['fit']['max_lesion_rejection']:.0f}% rejected"
+             + (f", never below {ood['fit']['min_threshold']:.2f}" if ood["fit"].get("min_threshold") else "") + ")."]
+    fit = ood.get("fit") or {}
+    if fit.get("lesion_source"):
+        lines.append(f"Lesions it learnt from: {fit['lesion_source']}.")
+    if h.get("real_lesion_rejection_rate") is not None:
+        lines.append(f"Real lesions the fit never saw ({h.get('real_lesions')}): {pct('real_lesion_rejection_rate')} "
+                     f"rejected; {pct('real_small_rejection_rate')} of them as 224 px images, "
+                     f"{pct('real_colour_rejection_rate')} with strong colour casts.")
+    elif fit.get("lesion_source", "").startswith("synthetic"):
+        lines.append("**No real lesion was measured: this check may turn real skin lesions away.**")
     if h.get("missed_real_photos"):
         lines.append(f"Held-out real photos it missed: {', '.join(h['missed_real_photos'])}.")
     if ood.get("comparison"):

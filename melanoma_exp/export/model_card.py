@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from melanoma_exp.evaluation.robustness_compare import card_lines as comparison_card_lines
-from melanoma_exp.export.clinical_summary import model_card_lines
+from melanoma_exp.export.clinical_summary import model_card_lines, ood_card_warning
 
 # Metrics shown in the card, in this order; sensitivity first because a missed melanoma costs most.
 CARD_METRICS = [
@@ -82,6 +82,7 @@ def render_model_card(spec: dict[str, Any]) -> str:
         "- Files: model.keras (reference), model.tflite (float32), model_int8.tflite "
         "(dynamic-range quantized, on-device default).",
         *_tta_lines(spec.get("tta")),
+        *ood_card_warning(spec.get("ood")),
         "",
         "## Intended use",
         spec["intended_use"],

@@ -20,6 +20,7 @@ from melanoma_exp.data.imageops import load_resized
 from melanoma_exp.data.real_photos import real_photos
 from melanoma_exp.data.synth import generate_synthetic
 from melanoma_exp.export.bundle import export_bundle
+from melanoma_exp.paths import project_root
 
 TINY_REPORT_TEST = {"note": "tiny synthetic model for tests; metrics are meaningless"}
 
@@ -80,18 +81,26 @@ def make_tiny_bundle(out_dir: str | os.PathLike, size: int = 64, *, n: int = 48,
 
 def tiny_ood_detector(model, images: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> dict:
     """Train the not-a-lesion lesion gate for the tiny bundle (`export_bundle`'s ``ood``), as the
-    clinical evaluation does for real runs: training lesions against synthetic non-lesion images and
-    crops of real photographs; the threshold rejects at most 5 % of fresh synthetic lesions."""
+    clinical evaluation does for a run on synthetic data, at its cheapest: the training lesions and the
+    fit part of the shipped dermoscopy sample against synthetic non-lesion images and crops of real
+    photographs; the threshold rejects at most 5 % of fresh synthetic lesions, never below 0.5."""
     from melanoma_exp.data.nonlesion import non_lesion_images
     from melanoma_exp.evaluation.ood_gate import LesionGate, photo_crops
+    from melanoma_exp.evaluation.ood_lesions import load_images, sample_split, training_views
 
     size = images.shape[1]
+    rng = np.random.default_rng(seed)
+    sample = sample_split(project_root() / "samples" / "isic_uda1", 0.6, 0)
+    lesions = np.concatenate([training_views(images, 1, rng, lesion=True),
+                              training_views(load_images(sample.fit, size), 1, rng, lesion=True)])
     held_out, _ = synthetic_arrays(len(images), size, seed + 1)
     synthetic, _ = non_lesion_images(2 * len(images), size, seed=seed)
     crops, _ = photo_crops(real_photos(), size, 4, seed=seed)
-    gate = LesionGate.train(images.astype("float32"), np.concatenate([synthetic, crops]), gate_size=min(32, size),
-                            epochs=15, seed=seed)
-    gate.fit_threshold(held_out.astype("float32"), 0.05)
+    gate = LesionGate.train(lesions, training_views(np.concatenate([synthetic, crops]), 1, rng, lesion=False),
+                            size=64)
+    gate.fit_threshold(held_out.astype("float32"), 0.05, 0.5)
+    gate.meta["lesion_source"] = (f"real: samples/isic_uda1 ({len(sample.fit)} images) + synthetic: "
+                                  f"{len(images)} tiny training images")
     return {"detector": gate.to_dict()}
 
 

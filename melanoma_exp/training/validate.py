@@ -140,15 +140,19 @@ def _validate_eval(cfg):
             raise ConfigError("eval.ood.layer='': expected a layer name (the models' is backbone)")
         _number(cfg, "eval.ood.n_components", low=1, integer=True)
         _number(cfg, "eval.ood.max_lesion_rejection", low=0, high=1, high_open=True)
+        _number(cfg, "eval.ood.min_threshold", low=0, high=1, high_open=True)
         _number(cfg, "eval.ood.n_non_lesion", low=2, integer=True)
+        _number(cfg, "eval.ood.n_objects", low=0, integer=True)
         _number(cfg, "eval.ood.max_train", low=1, integer=True)
         held = cfg.eval.ood.held_out_sources
         if [s for s in (held or []) if s not in REAL_PHOTO_SOURCES]:
             raise ConfigError(f"eval.ood.held_out_sources={held!r}: expected a list of {', '.join(REAL_PHOTO_SOURCES)}")
         _number(cfg, "eval.ood.crops_per_photo", low=1, integer=True)
-        _number(cfg, "eval.ood.gate.size", low=8, integer=True)
-        _number(cfg, "eval.ood.gate.epochs", low=1, integer=True)
-        _number(cfg, "eval.ood.gate.members", low=1, integer=True)
+        _number(cfg, "eval.ood.gate.size", low=32, integer=True)
+        _number(cfg, "eval.ood.gate.views", low=1, integer=True)
+        _number(cfg, "eval.ood.gate.c", low=0, low_open=True)
+        _number(cfg, "eval.ood.real_lesions.fit_fraction", low=0, high=1, low_open=True, high_open=True)
+        _number(cfg, "eval.ood.real_lesions.seed", low=0, integer=True)
         _number(cfg, "eval.ood.fresh_lesions.n", low=1, integer=True)
         _number(cfg, "eval.ood.fresh_lesions.render_size", low=16, integer=True)
     if cfg.eval.tta and not cfg.eval.tta_transforms:

@@ -11,9 +11,9 @@ import pytest
 
 from melanoma_exp.paths import project_root
 
-# The not-a-lesion gate at its cheapest (one member, two epochs, no method comparison): these runs
+# The not-a-lesion gate at its cheapest (32 px backbone input, one view, no method comparison): these runs
 # check that each fold carries an OOD section and file; tests/clinical/test_ood_gate.py tests the gate.
-CHEAP_OOD = ("eval.ood.gate.members=1", "eval.ood.gate.epochs=2", "eval.ood.compare=false",
+CHEAP_OOD = ("eval.ood.gate.size=32", "eval.ood.gate.views=1", "eval.ood.n_objects=8", "eval.ood.compare=false",
              "eval.ood.crops_per_photo=2", "eval.ood.fresh_lesions.n=8")
 
 

@@ -34,7 +34,8 @@ def test_hook_calibrates_in_place_and_writes_every_section(trained, prepared_sma
     cfg.eval.robustness.max_images = 8
     cfg.eval.ood.n_non_lesion = 40
     cfg.eval.ood.n_components = 8
-    cfg.eval.ood.gate.members, cfg.eval.ood.gate.epochs, cfg.eval.ood.compare = 1, 2, False  # the gate's own test: test_ood_gate
+    cfg.eval.ood.gate.size, cfg.eval.ood.gate.views, cfg.eval.ood.compare = 32, 1, False  # the gate's own test: test_ood_gate
+    cfg.eval.ood.n_objects = 8
     cfg.eval.ood.crops_per_photo, cfg.eval.ood.fresh_lesions.n = 2, 8
     cfg.eval.tta = True
     section, served = evaluate_clinical(model, cfg, prepared_small, y_test, p_test, tmp_path)

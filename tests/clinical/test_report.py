@@ -112,7 +112,8 @@ def test_model_sections_on_a_tiny_model(eval_cfg, tmp_path):
     eval_cfg.robustness.max_images = 6
     eval_cfg.ood.n_non_lesion = 40
     eval_cfg.ood.n_components = 8
-    eval_cfg.ood.gate.members, eval_cfg.ood.gate.epochs, eval_cfg.ood.compare = 1, 2, False  # the gate's own test: test_ood_gate
+    eval_cfg.ood.gate.size, eval_cfg.ood.gate.views, eval_cfg.ood.compare = 32, 1, False  # the gate's own test: test_ood_gate
+    eval_cfg.ood.n_objects = 8
     eval_cfg.ood.crops_per_photo, eval_cfg.ood.fresh_lesions.n = 2, 8
     rob = robustness_section(model, images, 0.5, eval_cfg, out_dir=tmp_path)
     assert rob["n_images"] == 6 and (tmp_path / "robustness.png").is_file()
