@@ -19,6 +19,7 @@ with the same augmentation (flip, rotate, zoom, contrast, brightness):
 
     python -m bench.bench_pipeline                       # short default run (< 2 min on 2 cores)
     python -m bench.bench_pipeline --n 2000 --epochs 3   # bigger
+    python -m bench.bench_pipeline --n 24 --raw-size 64x48 --size 32 --batch 8 --epochs 1  # smallest (smoke)
 """
 
 from __future__ import annotations
@@ -181,6 +182,12 @@ def _ceiling(prepared: Path, batch: int):
     return ds.map(lambda x, y: (tf.cast(x, tf.float32), y)).prefetch(tf.data.AUTOTUNE)
 
 
+def smoke_args(workdir: Path) -> list[str]:
+    """The smallest run (tests/bench/test_bench_smoke.py): every pipeline, one epoch of a few tiny images."""
+    return ["--n", "24", "--raw-size", "64x48", "--size", "32", "--batch", "8", "--epochs", "1",
+            "--workdir", str(workdir)]
+
+
 def main(argv: list[str] | None = None) -> str:
     """Run the benchmark, print the numbers, return a Markdown section."""
     parser = argparse.ArgumentParser(prog="python -m bench.bench_pipeline", description=__doc__,
@@ -194,6 +201,7 @@ def main(argv: list[str] | None = None) -> str:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from melanoma_exp.config import group_config
     from melanoma_exp.data.pipeline import make_dataset
     from melanoma_exp.data.prepare import prepare_dataset
     from melanoma_exp.data.synth import generate_synthetic
@@ -205,10 +213,12 @@ def main(argv: list[str] | None = None) -> str:
         if not (raw / "metadata.csv").is_file():
             generate_synthetic(raw, n=args.n, size=args.raw_size, seed=0, progress=True)
         t1 = time.perf_counter()
-        cfg = {"source": "bench", "raw_dir": str(raw), "prepared_root": str(work / "prepared"),
-               "image_size": args.size, "balance": "none", "seed": 0, "shard_size": 256,
-               "chunk_size": None, "workers": None,
-               "split": {"val": 0.16, "test": 0.20, "group_by": "lesion_id"}}
+        cfg = group_config("data", [
+            "data.source=bench", f"data.raw_dir={raw}", f"data.prepared_root={work / 'prepared'}",
+            f"data.image_size={args.size}", "data.balance=none", "data.seed=0", "data.shard_size=256",
+            "data.chunk_size=null", "data.workers=null", "data.split.val=0.16", "data.split.test=0.20",
+            "data.split.group_by=lesion_id",
+        ])
         prepared = prepare_dataset(cfg, progress=True)
         t2 = time.perf_counter()
         def prepared_all(augment, images_dtype="float32"):

@@ -8,16 +8,20 @@ gets a copy of one of them with its own JPEG comment segment (COM, holding the i
 bytes per file (prepare drops exact duplicates), the same pixels when decoded.
 
 Measured, each `prepare_dataset` in a fresh child process (224 px, balance none, one decoding thread
-per core): wall time, images/s, the seconds of the decode and write phases (manifest `prepare_run`),
-peak RSS (the child's VmHWM), CPU seconds, and disk (raw archive, prepared folder,
-peak of the prepared root while it ran). Then decode alone, DCT-scaled vs full, per JPEG size on 1
-and all threads with the pixel difference between the two; a prepare killed (SIGKILL) at half of its
-chunks and resumed; and the projection to the full archive (75,000 images) on 2 and 16 cores.
+per core; the data config is the project's composed `data` group with these overrides): wall time,
+images/s, the seconds of the decode and write phases (manifest `prepare_run`), peak RSS (the child's
+VmHWM), CPU seconds, and disk (raw archive, prepared folder, peak of the prepared root while it ran).
+Then decode alone, DCT-scaled vs full, per JPEG size on 1 and all threads with the pixel difference
+between the two; a prepare that kills itself (SIGKILL, from inside its chunk commit, so at any
+archive size) once half of its chunks are committed, then resumed; and the projection to the full
+archive (75,000 images) on 2 and 16 cores.
 
     python -m bench.bench_prepare                           # 500, 2,000, 5,000 images (~6 min, 2 cores)
     python -m bench.bench_prepare --sizes 500,2000,20000    # a bigger box (20,000: ~19 GB of JPEGs)
     BENCH_PREPARE_SIZES=2000,20000 python -m bench prepare  # the same through the runner
     python -m bench prepare --update                        # only this section of BENCHMARKS.md
+    python -m bench.bench_prepare --sizes 24,48 --mix 64x48:0.5:2,96x72:0.3:2,128x96:0.2:2 \
+        --image-size 32 --chunk-size 8                      # smallest size (the test suite's smoke)
 """
 
 from __future__ import annotations
@@ -37,9 +41,8 @@ from pathlib import Path
 import numpy as np
 
 FULL_ARCHIVE = 75_000
-MIX = {"1024x768": 0.5, "4000x3000": 0.3, "6000x4000": 0.2}
-TEMPLATES = {"1024x768": 16, "4000x3000": 6, "6000x4000": 4}  # distinct rendered images per size
-LARGE = ("4000x3000", "6000x4000")
+# JPEG size: (share of the archive, distinct images rendered); every size but the smallest is "large"
+MIX = "1024x768:0.5:16,4000x3000:0.3:6,6000x4000:0.2:4"
 IMAGE_SIZE = 224
 MIB = 1 << 20
 
@@ -53,17 +56,41 @@ import json, sys
 from melanoma_exp.data.prepare import prepare_dataset
 prepare_dataset(json.loads(sys.argv[1]), progress=False)
 """ + HWM
+# The same prepare, killed with SIGKILL right after the commit that completes half of its chunks.
+KILLED_AT_HALF = """
+import json, os, signal, sys
+from melanoma_exp.data.prepare import prepare_dataset
+from melanoma_exp.data.shards import PixelChunks
+commit = PixelChunks.commit
+def commit_then_die(self, chunk, results):
+    commit(self, chunk, results)
+    if 2 * sum(self.is_done(c) for c in range(len(self))) >= len(self):
+        os.kill(os.getpid(), signal.SIGKILL)
+PixelChunks.commit = commit_then_die
+prepare_dataset(json.loads(sys.argv[1]), progress=False)
+"""
 BASELINE = """
 import melanoma_exp.data.prepare, pandas, PIL.Image, tensorflow
 """ + HWM
 
 
-def _templates(folder: Path) -> dict[str, list[bytes]]:
+def parse_mix(text: str) -> dict[str, tuple[float, int]]:
+    """`"1024x768:0.5:16,..."` -> {JPEG size: (share of the archive, distinct images rendered)}."""
+    mix = {}
+    for item in text.replace(" ", "").split(","):
+        size, share, count = item.split(":")
+        mix[size] = (float(share), int(count))
+    if abs(sum(share for share, _ in mix.values()) - 1) > 1e-6 or len(mix) < 2:
+        raise SystemExit(f"--mix needs two or more WxH:share:templates entries whose shares sum to 1, got {text!r}")
+    return dict(sorted(mix.items(), key=lambda kv: np.prod([int(v) for v in kv[0].split("x")])))
+
+
+def _templates(folder: Path, mix: dict[str, tuple[float, int]]) -> dict[str, list[bytes]]:
     """A few distinct synthetic JPEGs per size (rendered once, kept in `folder`)."""
     from melanoma_exp.data.synth import generate_synthetic
 
     out = {}
-    for i, (size, count) in enumerate(TEMPLATES.items()):
+    for i, (size, (_, count)) in enumerate(mix.items()):
         target = folder / size
         if not (target / "metadata.csv").is_file():
             generate_synthetic(target, n=count, size=size, seed=100 + i)
@@ -77,7 +104,8 @@ def _with_comment(jpeg: bytes, text: str) -> bytes:
     return jpeg[:2] + b"\xff\xfe" + (len(payload) + 2).to_bytes(2, "big") + payload + jpeg[2:]
 
 
-def make_archive(raw: Path, n: int, templates: dict[str, list[bytes]], seed: int = 0) -> dict:
+def make_archive(raw: Path, n: int, templates: dict[str, list[bytes]], mix: dict[str, tuple[float, int]],
+                 seed: int = 0) -> dict:
     """Write an `n`-image archive in isic-cli's layout; returns {size: count} and the bytes written."""
     import pandas as pd
 
@@ -86,7 +114,7 @@ def make_archive(raw: Path, n: int, templates: dict[str, list[bytes]], seed: int
     raw.mkdir(parents=True, exist_ok=True)
     rows, _ = plan_metadata(n, seed, 0.45)
     rng = np.random.default_rng([seed, 9])
-    sizes = rng.choice(list(MIX), n, p=list(MIX.values()))
+    sizes = rng.choice(list(mix), n, p=[share for share, _ in mix.values()])
     counts: dict[str, int] = {}
     written = 0
     for row, size in zip(rows, sizes, strict=True):
@@ -112,32 +140,28 @@ def _disk(root: Path) -> int:
     return total
 
 
-def _child(code: str, args: list[str], watch: Path | None = None, stop=None) -> dict:
+def _child(code: str, args: list[str], watch: Path | None = None, killed: bool = False) -> dict:
     """Run `python -c code args` and wait (wait4): wall s, peak RSS MiB (the VmHWM it prints last),
-    CPU s, peak disk under `watch` (sampled every 0.1 s).
-
-    `stop()` is polled: when it returns True the child is killed with SIGKILL.
+    CPU s, peak disk under `watch` (sampled every 0.1 s). `killed`: the child must end by SIGKILL.
     """
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     start = time.perf_counter()
     with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as out:
         proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=out, stderr=err,
                                 env=env, cwd=Path(__file__).resolve().parents[1])
-        peak_disk, killed = 0, False
+        peak_disk = 0
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
             if watch is not None:
                 peak_disk = max(peak_disk, _disk(watch))
-            if stop is not None and not killed and stop():
-                os.kill(proc.pid, signal.SIGKILL)
-                killed = True
             time.sleep(0.1)
         proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0 and not killed:
+        if proc.returncode != (-signal.SIGKILL if killed else 0):
             err.seek(0)
-            raise RuntimeError(f"child failed ({proc.returncode}):\n{err.read().decode()[-3000:]}")
+            raise RuntimeError(f"child ended with {proc.returncode}, expected {-signal.SIGKILL if killed else 0}:"
+                               f"\n{err.read().decode()[-3000:]}")
         out.seek(0)
         printed = out.read().decode().split()
     rss = int(printed[-1]) / 1024 if printed and not killed else None
@@ -145,17 +169,28 @@ def _child(code: str, args: list[str], watch: Path | None = None, stop=None) -> 
             "cpu": usage.ru_utime + usage.ru_stime, "peak_disk": peak_disk, "killed": killed}
 
 
-def _cfg(raw: Path, root: Path) -> dict:
-    return {"source": "bench", "raw_dir": str(raw), "prepared_root": str(root), "image_size": IMAGE_SIZE,
-            "balance": "none", "seed": 0, "shard_size": 1024,
-            "split": {"val": 0.16, "test": 0.20, "group_by": "lesion_id"}}
+def data_config(raw: Path, root: Path, image_size: int = IMAGE_SIZE, chunk_size: int | None = None) -> dict:
+    """The project's composed `data` config (every key the schema has) pointed at this archive, as
+    plain data for the child's command line."""
+    from omegaconf import OmegaConf
+
+    from melanoma_exp.config import group_config
+
+    cfg = group_config("data", [
+        "data.source=bench", f"data.raw_dir={raw}", f"data.prepared_root={root}", f"data.image_size={image_size}",
+        "data.balance=none", "data.seed=0", "data.shard_size=1024", "data.split.val=0.16", "data.split.test=0.20",
+        "data.split.group_by=lesion_id", f"data.chunk_size={'null' if chunk_size is None else chunk_size}",
+        "data.workers=null",
+    ])
+    return OmegaConf.to_container(cfg, resolve=True)
 
 
-def measure_prepare(raw: Path, root: Path) -> dict:
+def measure_prepare(cfg: dict) -> dict:
     """One prepare from scratch in a child process, with its manifest's `prepare_run`."""
     from melanoma_exp.data.prepare import read_manifest
 
-    result = _child(CHILD, [json.dumps(_cfg(raw, root))], watch=root)
+    root = Path(cfg["prepared_root"])
+    result = _child(CHILD, [json.dumps(cfg)], watch=root)
     folder = next(p for p in root.iterdir() if not p.name.startswith("."))
     result["run"] = read_manifest(folder)["prepare_run"]
     result["folder"] = folder
@@ -163,26 +198,19 @@ def measure_prepare(raw: Path, root: Path) -> dict:
     return result
 
 
-def measure_resume(raw: Path, root: Path) -> dict:
-    """Kill a prepare once half of its chunks are committed, then time the re-run."""
+def measure_resume(cfg: dict) -> dict:
+    """A prepare killed once half of its chunks are committed, then the re-run timed."""
     from melanoma_exp.data.prepare import read_manifest
 
-    def half_done() -> bool:
-        plans = list(root.glob(".partial-*/chunks/plan.json"))
-        if not plans:
-            return False
-        plan = json.loads(plans[0].read_text())
-        chunks = -(-plan["images"] // plan["per_chunk"])
-        return len(list(plans[0].parent.glob("chunk-*.json"))) >= chunks / 2
-
-    killed = _child(CHILD, [json.dumps(_cfg(raw, root))], stop=half_done)
-    assert killed["killed"], "the prepare finished before half of its chunks were seen"
-    rerun = _child(CHILD, [json.dumps(_cfg(raw, root))], watch=root)
+    root = Path(cfg["prepared_root"])
+    killed = _child(KILLED_AT_HALF, [json.dumps(cfg)], killed=True)
+    rerun = _child(CHILD, [json.dumps(cfg)], watch=root)
     folder = next(p for p in root.iterdir() if not p.name.startswith("."))
     return {"killed_after": killed["wall"], "rerun": rerun["wall"], "run": read_manifest(folder)["prepare_run"]}
 
 
-def decode_rates(templates: dict[str, list[bytes]], threads: int, samples: int = 64) -> dict:
+def decode_rates(templates: dict[str, list[bytes]], threads: int, image_size: int = IMAGE_SIZE,
+                 samples: int = 64) -> dict:
     """Decode + crop/resize only (bytes in memory), per JPEG size: images/s DCT-scaled and full, on
     1 and `threads` threads, and the pixel difference DCT vs full over the distinct images."""
     from melanoma_exp.data.imageops import load_resized
@@ -195,10 +223,10 @@ def decode_rates(templates: dict[str, list[bytes]], threads: int, samples: int =
             for workers in sorted({1, threads}):
                 with ThreadPoolExecutor(workers) as pool:
                     start = time.perf_counter()
-                    list(pool.map(lambda d, dct=dct: load_resized(io.BytesIO(d), IMAGE_SIZE, dct), sample))
+                    list(pool.map(lambda d, dct=dct: load_resized(io.BytesIO(d), image_size, dct), sample))
                     row[("dct" if dct else "full", workers)] = n / (time.perf_counter() - start)
-        diffs = [np.abs(load_resized(io.BytesIO(d), IMAGE_SIZE).astype(int)
-                        - load_resized(io.BytesIO(d), IMAGE_SIZE, dct_scaling=False)) for d in datas]
+        diffs = [np.abs(load_resized(io.BytesIO(d), image_size).astype(int)
+                        - load_resized(io.BytesIO(d), image_size, dct_scaling=False)) for d in datas]
         row["max_diff"] = int(max(d.max() for d in diffs))
         row["mean_diff"] = float(np.mean([d.mean() for d in diffs]))
         row["mb"] = float(np.mean([len(d) for d in datas])) / 1e6
@@ -225,7 +253,7 @@ def _projection(runs: list[dict], rates: dict, cores: int) -> dict:
         decode = FULL_ARCHIVE * per_decode * cores / target
         out[target] = {"decode": decode, "write": FULL_ARCHIVE * per_write, "fixed": fixed,
                        "total": decode + FULL_ARCHIVE * per_write + fixed}
-    large_here = np.mean([rates[s][("dct", cores)] for s in LARGE])
+    large_here = np.mean([rates[s][("dct", cores)] for s in list(rates)[1:]])
     out["large_per_16"] = large_here * 16 / cores
     out["rss_per_image"] = (big["rss_mib"] - small["rss_mib"]) / span  # MiB: bookkeeping, not pixels
     out["rss_full"] = big["rss_mib"] + out["rss_per_image"] * (FULL_ARCHIVE - big["n"])
@@ -256,18 +284,24 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--resume-size", type=int, default=None,
                         help="archive size for the kill-and-resume measurement (default: the second size)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep archives here (default: temp)")
+    parser.add_argument("--mix", default=MIX, help=f"JPEG sizes of the archive as WxH:share:distinct images "
+                        f"rendered, comma-separated; every size but the smallest counts as large (default {MIX})")
+    parser.add_argument("--image-size", type=int, default=IMAGE_SIZE, help=f"data.image_size (default {IMAGE_SIZE})")
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="data.chunk_size, images per work chunk (default null: ~32 MiB of pixels)")
     args = parser.parse_args(argv)
     sizes = _sizes(args.sizes)
     resume_n = args.resume_size or sizes[1]
+    mix, image_size = parse_mix(args.mix), args.image_size
     cores = os.cpu_count() or 1
 
     with tempfile.TemporaryDirectory(prefix="bench-prepare-") as tmp:
         work = args.workdir or Path(tmp)
         t0 = time.perf_counter()
-        templates = _templates(work / "templates")
+        templates = _templates(work / "templates", mix)
         print(f"templates: {', '.join(f'{len(v)} x {k}' for k, v in templates.items())} "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
-        rates = decode_rates(templates, cores)
+        rates = decode_rates(templates, cores, image_size)
         for size, row in rates.items():
             print(f"  decode {size:>9} ({row['mb']:.2f} MB): DCT {row[('dct', 1)]:6.1f}/s 1 thread, "
                   f"{row[('dct', cores)]:6.1f}/s {cores}; full {row[('full', 1)]:5.1f}/s, "
@@ -280,11 +314,11 @@ def main(argv: list[str] | None = None) -> str:
         for n in sorted({*sizes, resume_n}):
             raw = work / f"raw-{n}"
             t1 = time.perf_counter()
-            archives[n] = make_archive(raw, n, templates)
+            archives[n] = make_archive(raw, n, templates, mix)
             archives[n]["seconds"] = time.perf_counter() - t1
             if n not in sizes:
                 continue
-            result = measure_prepare(raw, work / f"prepared-{n}")
+            result = measure_prepare(data_config(raw, work / f"prepared-{n}", image_size, args.chunk_size))
             result.update(n=n, raw_bytes=archives[n]["bytes"])
             runs.append(result)
             print(f"{n:>7} images: {result['wall']:6.1f} s, {n / result['wall']:6.1f} images/s, peak RSS "
@@ -292,7 +326,8 @@ def main(argv: list[str] | None = None) -> str:
                   f"{result['run']['seconds']['write']:.1f} s, peak disk {result['peak_disk'] / MIB:,.0f} MiB "
                   f"(archive {archives[n]['bytes'] / MIB:,.0f} MiB, written in {archives[n]['seconds']:.0f} s)",
                   flush=True)
-        resume = measure_resume(work / f"raw-{resume_n}", work / f"resume-{resume_n}")
+        resume = measure_resume(data_config(work / f"raw-{resume_n}", work / f"resume-{resume_n}", image_size,
+                                            args.chunk_size))
         scratch = next((r["wall"] for r in runs if r["n"] == resume_n), None)
         print(f"resume ({resume_n} images): killed after {resume['killed_after']:.1f} s; rerun "
               f"{resume['rerun']:.1f} s, {resume['run']['resumed']} resumed, {resume['run']['decoded']} decoded"
@@ -300,17 +335,26 @@ def main(argv: list[str] | None = None) -> str:
         took = time.perf_counter() - t0
 
     return _section(runs, rates, baseline, resume, resume_n, scratch, _projection(runs, rates, cores), cores,
-                    machine(), took, sizes)
+                    machine(), took, sizes, mix, image_size)
 
 
-def _section(runs, rates, baseline, resume, resume_n, scratch, proj, cores, where, took, sizes) -> str:
+def smoke_args(workdir: Path) -> list[str]:
+    """The smallest run (tests/bench/test_bench_smoke.py): tiny JPEGs and archives, several chunks."""
+    return ["--sizes", "24,48", "--mix", "64x48:0.5:2,96x72:0.3:2,128x96:0.2:2", "--image-size", "32",
+            "--chunk-size", "8", "--workdir", str(workdir)]
+
+
+def _section(runs, rates, baseline, resume, resume_n, scratch, proj, cores, where, took, sizes, mix_sizes,
+             image_size) -> str:
     """The BENCHMARKS.md section."""
-    mix = ", ".join(f"{int(p * 100)} % {s}" for s, p in MIX.items())
+    mix = ", ".join(f"{int(share * 100)} % {s}" for s, (share, _) in mix_sizes.items())
+    large = ", ".join(list(mix_sizes)[1:])
     lines = [
         "## Prepare at archive scale (bench_prepare)\n",
-        f"`melanoma data prepare` (`prepare_dataset`) at {IMAGE_SIZE} px on synthetic archives shaped like ISIC: "
+        f"`melanoma data prepare` (`prepare_dataset`) at {image_size} px on synthetic archives shaped like ISIC: "
         f"{mix} JPEGs; metadata with repeated `patient_id`/`lesion_id` (the synthetic planner). Only "
-        f"{sum(TEMPLATES.values())} distinct images were rendered ({', '.join(f'{v} x {k}' for k, v in TEMPLATES.items())}); "
+        f"{sum(n for _, n in mix_sizes.values())} distinct images were rendered "
+        f"({', '.join(f'{n} x {k}' for k, (_, n) in mix_sizes.items())}); "
         "every isic_id holds a copy of one of them with its own JPEG comment segment, so every file "
         "has distinct bytes and decodes like its template. The archives had just been written and fit "
         f"in RAM, so reads most likely came from the page cache (no disk time). Each prepare ran in a fresh process with {cores} decoding threads "
@@ -337,7 +381,7 @@ def _section(runs, rates, baseline, resume, resume_n, scratch, proj, cores, wher
         f"Pillow and TensorFlow alone peaks at {baseline['rss_mib']:,.0f} MiB. Peak disk (sampled every 0.1 s) "
         "is the chunk files plus the shards, about twice the prepared folder, until the work folder is "
         "removed.\n",
-        f"Decode + crop/resize alone (bytes in memory; {IMAGE_SIZE} px), images/s, and the pixel difference "
+        f"Decode + crop/resize alone (bytes in memory; {image_size} px), images/s, and the pixel difference "
         "of DCT-scaled vs full decode (same crop and bilinear resize):\n",
         f"| JPEG | mean file | DCT-scaled, 1 thread | DCT-scaled, {cores} threads | full decode, 1 thread "
         f"| full decode, {cores} threads | speed-up | max / mean abs diff (0-255) |",
@@ -351,7 +395,7 @@ def _section(runs, rates, baseline, resume, resume_n, scratch, proj, cores, wher
     resumed = resume["run"]
     lines += [
         "",
-        f"**Large JPEGs (4000x3000, 6000x4000) DCT-scaled: {np.mean([rates[s][('dct', cores)] for s in LARGE]):.0f}/s "
+        f"**Large JPEGs ({large}) DCT-scaled: {np.mean([rates[s][('dct', cores)] for s in list(rates)[1:]]):.0f}/s "
         f"on {cores} cores, projected {proj['large_per_16']:.0f}/s on 16** (target >= 200/s; projection linear "
         "in cores, an assumption, not measured).\n",
         f"Resume: a prepare of {resume_n:,} images killed with SIGKILL once half of its chunks were committed "
@@ -373,7 +417,7 @@ def _section(runs, rates, baseline, resume, resume_n, scratch, proj, cores, wher
                      f"**{_fmt_s(p['total'])}** |")
     lines += [
         "",
-        f"Disk for {FULL_ARCHIVE:,} images at {IMAGE_SIZE} px: prepared folder "
+        f"Disk for {FULL_ARCHIVE:,} images at {image_size} px: prepared folder "
         f"{proj['disk_prepared'] / 1e9:.1f} GB, peak while preparing {proj['disk_peak'] / 1e9:.1f} GB (plus the raw "
         "archive, whose real size depends on the real JPEGs).\n",
     ]

@@ -8,6 +8,7 @@ the device and date it was measured on.
     python -m bench.gpu_benchmark --batch 256 --steps 50 --model efficientnetv2b3 --size 224
     python -m bench.gpu_benchmark --frozen                # head only (phase 0 of the thesis schedule)
     KERAS_BACKEND=jax python -m bench.gpu_benchmark       # the same model on Keras's JAX backend
+    python -m bench.gpu_benchmark --model efficientnetv2b0 --size 32 --batch 2 --steps 1 --modes fp32  # CPU smoke
 
 Modes. TensorFlow backend (what `run.py` trains with): `fp32`, `mixed` (mixed_float16), `mixed+xla`
 (mixed_float16 + `jit_compile=True`). JAX backend (always compiled by XLA): `fp32`, `mixed`
@@ -17,7 +18,8 @@ normalisation layer, the thesis B3 head); Keras 3 builds it identically on every
 Reference: the thesis trained B3 at 224 px on an RTX 4090 at ~107 img/s (~2 min per epoch).
 The batch is one fixed host array fed through `model.fit` every step (host-to-device copy included,
 no decoding or augmentation: bench_pipeline measures those). Weights: random unless `--weights`
-(the speed is the same).
+(the speed is the same). The model and head configs are composed from conf/ (Hydra: on a bare JAX box
+`bash bench/gpu_trainer.sh` installs hydra-core from bench/wheels first).
 """
 
 from __future__ import annotations
@@ -34,15 +36,24 @@ MODES = {"tensorflow": ("fp32", "mixed", "mixed+xla"), "jax": ("fp32", "mixed", 
          "torch": ("fp32", "mixed", "bf16")}
 
 
-def _model(name: str, size: int, frozen: bool, weights: str | None):
-    from omegaconf import OmegaConf
+# The thesis B3 head, over the composed head group (a key the schema gains is composed in, not missed).
+HEAD = ["head.units=1024", "head.activation=relu", "head.batch_norm=false", "head.dropout1=0.0",
+        "head.second_dense=false", "head.units2=256", "head.dropout2=0.3", "head.regularizer=null",
+        "head.regularization=0.0"]
 
+
+def model_config(name: str, weights: str | None):
+    """(model, head) config nodes from the project's composed config."""
+    from melanoma_exp.config import compose
+
+    cfg = compose([f"model={name}", f"model.weights={'null' if weights is None else weights}", *HEAD])
+    return cfg.model, cfg.head
+
+
+def _model(name: str, size: int, frozen: bool, weights: str | None):
     from melanoma_exp.models.build import build_model
 
-    head = OmegaConf.create({"units": 1024, "activation": "relu", "batch_norm": False, "dropout1": 0.0,
-                             "second_dense": False, "units2": 256, "dropout2": 0.3, "regularizer": None,
-                             "regularization": 0.0})
-    model = build_model(OmegaConf.create({"name": name, "weights": weights}), head, size)
+    model = build_model(*model_config(name, weights), size)
     model.get_layer("backbone").trainable = not frozen
     return model
 
