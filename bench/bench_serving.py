@@ -1,7 +1,8 @@
 """Serving: cold start, warm latency, throughput and size of the LiteRT app vs the TensorFlow path.
 
 Side by side in one run, for an exported EfficientNetV2-B3 bundle at 224 px (random weights: speed
-does not depend on them):
+does not depend on them; `--model`/`--size` pick another registry backbone and input side, `--model
+tiny` the test suite's tiny CNN from `melanoma_exp.export.tiny_bundle`):
 
 - cold start: new process -> first 200 answer of the serving app under uvicorn (LiteRT), against
   the thesis-style path (new process: import TensorFlow, load model.keras, decode, predict), and a
@@ -13,8 +14,10 @@ does not depend on them):
 
     python -m bench.bench_serving                 # default run (~3 min on 2 cores, B3 export included)
     python -m bench.bench_serving --requests 200  # more latency samples
+    python -m bench.bench_serving --model tiny --size 32 --photo 640x480 --requests 3 --cold-runs 1 \
+        --per-client 1 --bundle /tmp/tiny-32               # smallest (the test suite's smoke)
 
-The B3 bundle is cached in outputs/bench/serving-b3-224 (delete it to re-export).
+The bundle is cached in outputs/bench/serving-<model>-<size> (delete it to re-export).
 """
 
 from __future__ import annotations
@@ -35,20 +38,33 @@ ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
 
 
-def build_b3_bundle(out: Path, size: int) -> Path:
-    """Export an EfficientNetV2-B3 classifier (project's build_model, weights=None) as a bundle."""
+def build_bundle(out: Path, size: int, model_name: str = "efficientnetv2b3") -> Path:
+    """Export a classifier (the project's build_model, weights=None; `tiny`: the tiny CNN) as a bundle."""
     if (out / "model.json").is_file():
         return out
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if model_name == "tiny":
+        from melanoma_exp.export.tiny_bundle import make_tiny_bundle
+
+        return make_tiny_bundle(out, size)
     from melanoma_exp.config import compose
     from melanoma_exp.export.bundle import export_bundle
     from melanoma_exp.models.build import build_model
 
-    cfg = compose(["model=efficientnetv2b3", "model.weights=null"])
-    print(f"exporting an EfficientNetV2-B3 bundle at {size} px to {out} (about a minute) ...", flush=True)
+    cfg = compose([f"model={model_name}", "model.weights=null"])
+    print(f"exporting a {model_name} bundle at {size} px to {out} (about a minute for B3) ...", flush=True)
     model = build_model(cfg.model, cfg.head, size)
-    return export_bundle(model, out, meta={"name": "bench-efficientnetv2b3", "version": "bench",
-                                           "architecture": "efficientnetv2b3"})
+    return export_bundle(model, out, meta={"name": f"bench-{model_name}", "version": "bench",
+                                           "architecture": model_name})
+
+
+def _label(model_name: str) -> str:
+    """efficientnetv2b3 -> EfficientNetV2-B3 (other names as they are)."""
+    if model_name == "tiny":
+        return "Tiny CNN (the test suite's)"
+    if model_name.startswith("efficientnetv2"):
+        return "EfficientNetV2-" + model_name.removeprefix("efficientnetv2").upper()
+    return model_name
 
 
 def phone_jpeg(width: int = 4032, height: int = 3024) -> bytes:
@@ -202,6 +218,13 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def smoke_args(workdir: Path) -> list[str]:
+    """The smallest run (tests/bench/test_bench_smoke.py): the tiny CNN's bundle at 32 px in `workdir`,
+    a few requests."""
+    return ["--model", "tiny", "--size", "32", "--photo", "640x480", "--requests", "3",
+            "--cold-runs", "1", "--per-client", "1", "--bundle", str(workdir / "bundle")]
+
+
 def main(argv: list[str] | None = None) -> str:
     """Run the benchmark, print the numbers, return a Markdown section."""
     parser = argparse.ArgumentParser(prog="python -m bench.bench_serving", description=__doc__,
@@ -210,12 +233,18 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--requests", type=int, default=60, help="warm latency samples (default 60)")
     parser.add_argument("--cold-runs", type=int, default=3, help="cold starts per path (default 3)")
     parser.add_argument("--per-client", type=int, default=8, help="requests per client in throughput runs")
-    parser.add_argument("--bundle", type=Path, default=ROOT / "outputs" / "bench" / "serving-b3-224")
+    parser.add_argument("--model", default="efficientnetv2b3",
+                        help="registry backbone, or tiny: the tiny CNN (default efficientnetv2b3)")
+    parser.add_argument("--photo", default="4032x3024", help="the phone photo's size, WxH (default 4032x3024)")
+    parser.add_argument("--bundle", type=Path, default=None,
+                        help="bundle folder, exported when missing (default outputs/bench/serving-<model>-<size>)")
     args = parser.parse_args(argv)
+    photo_w, photo_h = (int(v) for v in args.photo.lower().split("x"))
 
-    bundle = build_b3_bundle(args.bundle, args.size)
-    jpeg = phone_jpeg()
-    photo = bundle.parent / "phone-4032x3024.jpg"
+    out = args.bundle or ROOT / "outputs" / "bench" / f"serving-{args.model.removeprefix('efficientnetv2')}-{args.size}"
+    bundle = build_bundle(out, args.size, args.model)
+    jpeg = phone_jpeg(photo_w, photo_h)
+    photo = bundle.parent / f"phone-{photo_w}x{photo_h}.jpg"
     photo.write_bytes(jpeg)
     load = os.getloadavg()[0]
     print(f"phone JPEG: {len(jpeg) / MB:.1f} MiB; load average before: {load:.1f}", flush=True)
@@ -252,10 +281,10 @@ def main(argv: list[str] | None = None) -> str:
              for name in ("model.keras", "model.tflite", "model_int8.tflite")}
 
     rows = [
-        "## Serving (LiteRT app vs TensorFlow path)",
+        "## Serving: LiteRT app vs TensorFlow path (bench_serving)",
         "",
-        f"EfficientNetV2-B3 bundle at {args.size} px; {os.cpu_count()} CPU cores; load average at start "
-        f"{load:.1f} (other work on the machine inflates every number). Phone photo: 4032x3024 JPEG, "
+        f"{_label(args.model)} bundle at {args.size} px; {os.cpu_count()} CPU cores; load average at start "
+        f"{load:.1f} (other work on the machine inflates every number). Phone photo: {photo_w}x{photo_h} JPEG, "
         f"{len(jpeg) / MB:.1f} MiB.",
         "",
         "| Measure | Value |",

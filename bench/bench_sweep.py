@@ -12,6 +12,7 @@ benchmark measures the sweep's decisions in seconds instead of GPU-days.
     python -m bench.bench_sweep                        # 3 seeds x 6 pruners, a few minutes
     python -m bench.bench_sweep --seeds 1 --pruners "median (default)"
     python -m bench.bench_sweep --seeds 5 --trials 30 --epochs 12
+    python -m bench.bench_sweep --seeds 1 --trials 2 --epochs 2 --pruners "median (default)"  # smallest (smoke)
 """
 
 from __future__ import annotations
@@ -88,6 +89,11 @@ def _sweep(workdir: Path, name: str, seed: int, trials: int, epochs: int, extra:
     spent = sum(len(t.intermediate_values) for t in study.trials)
     pruned = sum(t.state.name == "PRUNED" for t in study.trials)
     return spent, study.best_value, pruned, took
+
+
+def smoke_args(workdir: Path) -> list[str]:
+    """The smallest run (tests/bench/test_bench_smoke.py): two 2-trial sweeps (no pruner, the median one)."""
+    return ["--seeds", "1", "--trials", "2", "--epochs", "2", "--pruners", "median (default)"]
 
 
 def main(argv: list[str] | None = None) -> str:

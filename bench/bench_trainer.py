@@ -7,6 +7,7 @@ excluded; medians of the rest. Target: trainer / plain <= 1.05.
 
     python -m bench.bench_trainer                        # default: 480 images, 64 px, 5 epochs
     python -m bench.bench_trainer --n 1000 --size 96 --epochs 6
+    python -m bench.bench_trainer --n 40 --size 32 --epochs 2 --repeats 1   # smallest (the test suite's smoke)
 """
 
 from __future__ import annotations
@@ -73,6 +74,11 @@ def _plain_epochs(cfg, prepared: Path) -> list[float]:
     return times
 
 
+def smoke_args(workdir: Path) -> list[str]:
+    """The smallest run (tests/bench/test_bench_smoke.py): one pair, two epochs (the first is dropped)."""
+    return ["--n", "40", "--size", "32", "--epochs", "2", "--repeats", "1"]
+
+
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_trainer", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -106,7 +112,7 @@ def main(argv: list[str] | None = None) -> str:
     med_ckpt = statistics.median(p["ckpt"] for p in pairs)
     verdict = "meets" if ratio <= TARGET else "misses"
     lines = [
-        "## trainer",
+        "## Trainer overhead (bench_trainer)",
         "",
         f"EfficientNetV2-B0 from scratch (demo recipe), {args.n} synthetic images at {args.size} px, "
         f"{args.epochs} epochs per run, medians of epochs 2..{args.epochs}; {args.repeats} plain/trainer "
