@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from melanoma_exp.evaluation.ood_gate import rates, threshold_for
+from melanoma_exp.evaluation.ood_gate import predict_in_chunks, rates, threshold_for
 
 METHODS = ("mahalanobis", "multi_layer_mahalanobis", "energy", "feature_head", "lesion_gate")
 
@@ -130,7 +130,7 @@ def compare_methods(model, sets: dict, *, layer: str, n_components: int, max_les
     t0 = time.perf_counter()
     every = ("train", "fit_non_lesion", *keys)
     arrays = [np.asarray(sets[k], np.float32) for k in every]
-    outputs = one_pass_model(model).predict(np.concatenate(arrays), verbose=0, batch_size=128)
+    outputs = predict_in_chunks(one_pass_model(model), np.concatenate(arrays), batch_size=128)
     bounds = np.cumsum([0, *(len(a) for a in arrays)])
     split = [{k: np.asarray(o)[bounds[i]:bounds[i + 1]] for i, k in enumerate(every)} for o in outputs]
     *stage_feats, feats, probs = split

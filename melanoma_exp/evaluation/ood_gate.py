@@ -63,6 +63,19 @@ def photo_crops(photos, size: int, per_photo: int, seed: int = 0) -> tuple[np.nd
     return np.stack(images), names
 
 
+def predict_in_chunks(model, images, batch_size: int = 64, chunk: int = 512):
+    """``model.predict`` a few hundred images at a time: Keras copies a whole NumPy input into one
+    tensor first, which at 224 px is gigabytes for the thousands of images an OOD fit scores."""
+    images = np.asarray(images)
+    parts = [model.predict(np.asarray(images[i:i + chunk], np.float32), verbose=0, batch_size=batch_size)
+             for i in range(0, len(images), chunk)]
+    if not parts:
+        return []
+    if isinstance(parts[0], list | tuple):
+        return [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
+    return np.concatenate(parts)
+
+
 def gate_features(height: int, width: int, size: int):
     """Image (0-255, the classifier's input size) -> the pooled stage features of the frozen backbone."""
     import keras
@@ -114,10 +127,9 @@ class LesionGate:
         from sklearn.preprocessing import StandardScaler
 
         started = time.perf_counter()
-        lesions, non_lesions = np.asarray(lesions, np.float32), np.asarray(non_lesions, np.float32)
-        height, width = lesions.shape[1:3]
+        height, width = np.asarray(lesions).shape[1:3]
         features = features or gate_features(height, width, size)
-        x = np.concatenate([features.predict(part, verbose=0, batch_size=64) for part in (lesions, non_lesions)])
+        x = np.concatenate([predict_in_chunks(features, part) for part in (lesions, non_lesions)])
         y = np.r_[np.zeros(len(lesions)), np.ones(len(non_lesions))]
         scaler = StandardScaler().fit(x)
         fit = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(scaler.transform(x), y)
@@ -130,10 +142,9 @@ class LesionGate:
 
     def score(self, images) -> np.ndarray:
         """Not-a-lesion probability per image (higher = less like a lesion photo)."""
-        images = np.asarray(images, np.float32)
         if not len(images):
             return np.zeros(0)
-        return self.model.predict(images, verbose=0, batch_size=64).reshape(-1)
+        return predict_in_chunks(self.model, images).reshape(-1)
 
     def fit_threshold(self, lesion_images, max_lesion_rejection: float, min_threshold: float = 0.0) -> float:
         """The threshold that calls at most ``max_lesion_rejection`` of these lesions "not a lesion",
