@@ -72,7 +72,7 @@ def _run_isolated(name: str, bench_dir: Path = BENCH_DIR) -> tuple[str | None, s
                             out=str(out), err=str(err))
         proc = subprocess.run([sys.executable, "-c", code], cwd=BENCH_DIR.parent, check=False)
         if proc.returncode == 0 and out.is_file():
-            return out.read_text(encoding="utf8") or f"## bench_{name}\n\n(no report)\n", None
+            return out.read_text(encoding="utf8") or f"## {name} (bench_{name})\n\n(no report)\n", None
         if err.is_file():
             return None, err.read_text(encoding="utf8")
         how = (f"killed by signal {-proc.returncode}" if proc.returncode < 0
@@ -109,7 +109,8 @@ def kept_section(old_report: str, name: str, error: str, when: str) -> str:
         return (f"## {name} (bench_{name})\n\n{NOT_REMEASURED} on {when}**: `bench_{name}` failed with "
                 f"`{error}`. It has no earlier measurement to keep.\n")
     heading, *body = old.rstrip("\n").splitlines()
-    earlier = re.search(r"were last measured ([^.]+)\.$", next((ln for ln in body if ln.startswith(NOT_REMEASURED)), ""))
+    marked = next((line for line in body if line.startswith(NOT_REMEASURED)), "")
+    earlier = re.search(r"were last measured ([^.]+)\.$", marked)
     stamp = re.search(r"\(Updated alone by .* on (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", old)
     header = re.search(r"Measured by `make bench` on (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", _sections(old_report)[0])
     measured = (earlier.group(1) if earlier else stamp.group(1) if stamp
@@ -117,7 +118,8 @@ def kept_section(old_report: str, name: str, error: str, when: str) -> str:
     body = [ln for ln in body if not ln.startswith(NOT_REMEASURED)]
     while body and not body[0].strip():
         body.pop(0)
-    mark = f"{NOT_REMEASURED} on {when}**: `bench_{name}` failed with `{error}`. The numbers below were last measured {measured}."
+    mark = (f"{NOT_REMEASURED} on {when}**: `bench_{name}` failed with `{error}`. The numbers below were "
+            f"last measured {measured}.")
     return "\n".join([heading, "", mark, "", *body]) + "\n"
 
 
