@@ -1,4 +1,4 @@
-"""`make demo`: the whole flow on synthetic data, step by step, on a laptop CPU.
+"""`make demo`: the whole flow on real dermoscopy (the shipped ISIC sample), step by step, on a laptop CPU.
 
 `run_demo()` composes the project config (plus any overrides) and runs `DEMO_STEPS` in order. Each
 step takes and returns a shared `state` dict (cfg, prepared_dir, ...), prints what it did, and the
@@ -25,7 +25,7 @@ from melanoma_exp.training.runtime import resolve_run_dir, start_backend
 
 
 def step_data(state: dict) -> dict:
-    """Synthetic raw data (when missing) -> prepared dataset -> input-pipeline summary."""
+    """Raw data (generated first only for a synthetic source) -> prepared dataset -> input pipeline."""
     from melanoma_exp.data.prepare import prepare_dataset
     from melanoma_exp.data.summary import describe_prepared
     from melanoma_exp.data.synth import ensure_synthetic_raw

@@ -25,10 +25,12 @@ def cross_evaluate(model, report: dict, data_cfg, split: str, *, n_resamples: in
         ``{"trained_on", "evaluated_on", "split", "auc" (auc_with_ci), "at_threshold", "at_0.5"}``.
     """
     from melanoma_exp.data.prepare import prepare_dataset
+    from melanoma_exp.data.synth import ensure_synthetic_raw
     from melanoma_exp.evaluation.evaluate import predict_split
     from melanoma_exp.evaluation.operating_point import auc_with_ci, evaluate_at_threshold
     from melanoma_exp.evaluation.report import data_line, manifest_summary
 
+    ensure_synthetic_raw(data_cfg, progress=False)  # a synthetic source is generated when missing
     prepared = prepare_dataset(data_cfg, progress=False)
     _, labels, probability, _ = predict_split(model, prepared, split, int(data_cfg.batch_size))
     threshold = float(report.get("threshold", 0.5))
