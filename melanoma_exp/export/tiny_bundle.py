@@ -91,7 +91,9 @@ def tiny_ood_detector(model, images: np.ndarray, labels: np.ndarray, *, seed: in
     size = images.shape[1]
     rng = np.random.default_rng(seed)
     sample = sample_split(project_root() / "samples" / "isic_uda1", 0.6, 0)
-    lesions = np.concatenate([training_views(images, 1, rng, lesion=True),
+    # As many views of the few tiny training images as there are real ones: a synthetic run's lesions.
+    own_views = max(1, round(len(sample.fit) / len(images)))
+    lesions = np.concatenate([training_views(images, own_views, rng, lesion=True),
                               training_views(load_images(sample.fit, size), 1, rng, lesion=True)])
     held_out, _ = synthetic_arrays(len(images), size, seed + 1)
     synthetic, _ = non_lesion_images(2 * len(images), size, seed=seed)
