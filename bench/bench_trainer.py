@@ -23,7 +23,7 @@ TARGET = 1.05
 
 def _overrides(raw: Path, root: Path, size: int, epochs: int) -> list[str]:
     return [
-        "+experiment=demo", "tracking=none", "eval.enabled=false", f"data.raw_dir={raw}", f"data.prepared_root={root / 'prepared'}",
+        "+experiment=demo_synthetic", "tracking=none", "eval.enabled=false", f"data.raw_dir={raw}", f"data.prepared_root={root / 'prepared'}",
         f"data.image_size={size}", f"paths.output_dir={root / 'out'}", f"trainer.run_dir={root / 'run'}",
         f"trainer.epochs={epochs}", "trainer.early_stopping.enabled=false", "trainer.reduce_lr.enabled=false",
         "trainer.gradcam.enabled=false", "trainer.verbose=0",
@@ -53,7 +53,7 @@ def _plain_epochs(cfg, prepared: Path) -> list[float]:
 
     keras.utils.set_random_seed(int(cfg.trainer.seed))
     model = build_model(cfg.model, cfg.head, int(cfg.data.image_size))
-    model.get_layer("backbone").trainable = True  # unfreeze=full, keep_bn_frozen=false in the demo recipe
+    model.get_layer("backbone").trainable = True  # unfreeze=full, keep_bn_frozen=false in the synthetic demo recipe
     in_model, on_host = split_settings(cfg.data.augment)
     model = training_model(model, augmentation_layer(in_model, int(cfg.trainer.seed)))
     compile_model(model, new_optimizer(cfg), cfg)
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> str:
     lines = [
         "## Trainer overhead (bench_trainer)",
         "",
-        f"EfficientNetV2-B0 from scratch (demo recipe), {args.n} synthetic images at {args.size} px, "
+        f"EfficientNetV2-B0 from scratch (synthetic demo recipe), {args.n} synthetic images at {args.size} px, "
         f"{args.epochs} epochs per run, medians of epochs 2..{args.epochs}; {args.repeats} plain/trainer "
         "pairs run alternately (the spread between pairs is this machine's noise).",
         "",
