@@ -60,7 +60,7 @@ def newcomer_env(repo: Path) -> dict[str, str]:
     not inside our venv, not inside our make."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("MELANOMA_", "MLFLOW_TRACKING", "VIRTUAL_ENV", "PYTHONPATH"))
-           and k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+           and k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "TF_CPP_MIN_LOG_LEVEL")}  # the last: the suite's own
     ours = str(VENV / "bin")
     env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != ours)
     env["MELANOMA_ROOT"] = str(repo)
