@@ -70,7 +70,7 @@ PixelChunks.commit = commit_then_die
 prepare_dataset(json.loads(sys.argv[1]), progress=False)
 """
 BASELINE = """
-import melanoma_exp.data.prepare, pandas, PIL.Image, tensorflow
+import melanoma_exp.data.prepare, pandas, PIL.Image
 """ + HWM
 
 
@@ -238,7 +238,7 @@ def _projection(runs: list[dict], rates: dict, cores: int) -> dict:
     """Seconds for FULL_ARCHIVE images on `cores` and 16 cores, fitted on the smallest and largest run.
 
     Per-image seconds of each phase = the slope between the two runs (so one-off costs such as
-    TensorFlow's import at the start of the write phase are not counted per image); fixed = the
+    imports at the start of a phase are not counted per image); fixed = the
     largest run's wall time minus its per-image parts. Decode phase on other core counts: the
     slope times (cores here / cores there), i.e. **assumed linear in cores** (threads decode
     independent files; storage must keep up). Write phase: serial (one TFRecord writer), unchanged.
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> str:
                   f"{row[('full', cores)]:5.1f}/s; |diff| max {row['max_diff']} mean {row['mean_diff']:.2f}",
                   flush=True)
         baseline = _child(BASELINE, [])
-        print(f"baseline (import prepare + pandas + Pillow + TensorFlow): {baseline['rss_mib']:.0f} MiB", flush=True)
+        print(f"baseline (import prepare + pandas + Pillow; prepare needs no TensorFlow): {baseline['rss_mib']:.0f} MiB", flush=True)
 
         runs, archives = [], {}
         for n in sorted({*sizes, resume_n}):
@@ -378,7 +378,7 @@ def _section(runs, rates, baseline, resume, resume_n, scratch, proj, cores, wher
         "chunks in memory); what grows is the per-image bookkeeping (metadata, ids, sha256s, the index), "
         f"{proj['rss_per_image'] * 1024:.1f} KiB per image between the smallest and the largest run, "
         f"**{proj['rss_full']:,.0f} MiB projected at {FULL_ARCHIVE:,} images**. Importing prepare, pandas, "
-        f"Pillow and TensorFlow alone peaks at {baseline['rss_mib']:,.0f} MiB. Peak disk (sampled every 0.1 s) "
+        f"Pillow alone (prepare imports no TensorFlow) peaks at {baseline['rss_mib']:,.0f} MiB. Peak disk (sampled every 0.1 s) "
         "is the chunk files plus the shards, about twice the prepared folder, until the work folder is "
         "removed.\n",
         f"Decode + crop/resize alone (bytes in memory; {image_size} px), images/s, and the pixel difference "
@@ -405,7 +405,7 @@ def _section(runs, rates, baseline, resume, resume_n, scratch, proj, cores, wher
         f"**Projection to the full archive ({FULL_ARCHIVE:,} images, this mix)**, fitted on the "
         f"{runs[0]['n']:,}- and {runs[-1]['n']:,}-image runs: per image {proj['per_decode'] * 1000:.1f} ms of decode "
         f"phase on {cores} cores and {proj['per_write'] * 1000:.1f} ms of write phase (the slopes between the two "
-        f"runs), fixed {proj['fixed']:.0f} s (start-up, imports, TensorFlow, split). The decode phase is scaled "
+        f"runs), fixed {proj['fixed']:.0f} s (start-up, imports, split). The decode phase is scaled "
         f"by cores, **assumed linear** (independent files, one thread per core, storage that keeps up; not "
         f"measured beyond {cores} cores); the write phase is serial and stays:\n",
         "| cores | decode | write | fixed | total |",
