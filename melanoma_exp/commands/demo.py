@@ -19,6 +19,7 @@ from melanoma_exp.commands.train import train
 from melanoma_exp.config import compose
 from melanoma_exp.console import quiet_native_logs
 from melanoma_exp.evaluation.anchors import anchor_lines
+from melanoma_exp.evaluation.report import auc_text, rate_text
 from melanoma_exp.export.demo_step import step_export
 from melanoma_exp.training.augmentation import split_settings
 from melanoma_exp.training.runtime import resolve_run_dir, start_backend
@@ -114,21 +115,12 @@ def headline(report: dict) -> str:
     clinical = report["clinical"]
     auc, op, half = clinical["test_auc"], clinical["operating_point"], clinical["at_0.5"]
     kind = (report.get("data") or {}).get("kind", "the test split")
-    pct = f"{auc['confidence']:.0%}"
-
-    def rate(values: dict, key: str) -> str:
-        low, high = values[f"{key}_ci"]
-        return f"{key} {values[key]:.3f} ({pct} CI {low:.3f}-{high:.3f})"
-
-    if auc["auc"] is None:
-        return "test AUC: undefined (the test split lacks a class)"
-    low, high = auc["auc_ci"]
     return "\n".join([
-        f"\ntest AUC {auc['auc']:.3f} ({pct} bootstrap CI {low:.3f}-{high:.3f}) on {auc['n']} images "
-        f"({auc['n_malignant']} malignant) of {kind}, none seen in training",
+        f"\ntest {auc_text(auc)} on {auc['n']} images ({auc['n_malignant']} malignant) of {kind}, "
+        "none seen in training",
         f"  at the operating point t={op['threshold']:.3f} (chosen on validation): "
-        f"{rate(op['test'], 'sensitivity')}, {rate(op['test'], 'specificity')}",
-        f"  at 0.5 (argmax, as the thesis): {rate(half, 'sensitivity')}, {rate(half, 'specificity')}",
+        f"{rate_text(op['test'], 'sensitivity')}, {rate_text(op['test'], 'specificity')}",
+        f"  at 0.5 (argmax, as the thesis): {rate_text(half, 'sensitivity')}, {rate_text(half, 'specificity')}",
         "  a missed melanoma costs more than a false alarm: read sensitivity first",
         "published anchors (other data and sizes: read them as scale, not as a ranking):",
         *anchor_lines(),

@@ -15,6 +15,7 @@ import json
 from melanoma_exp import DISCLAIMER
 from melanoma_exp.commands.registry import default_tracking_uri, guarded
 from melanoma_exp.config import compose
+from melanoma_exp.evaluation.report import auc_text, rate_text
 from melanoma_exp.export.registry import load_report, resolve_model
 
 
@@ -49,16 +50,11 @@ def describe(result: dict) -> str:
     auc = result["auc"]
     lines = [f"model {result['trained_on'].removeprefix('data: ')}",
              f"judged on the {result['split']} split of {result['evaluated_on'].removeprefix('data: ')}"]
-    if auc["auc"] is None:
-        lines.append("AUC undefined: the split lacks a class")
-    else:
-        low, high = auc["auc_ci"]
-        lines.append(f"AUC {auc['auc']:.3f} ({auc['confidence']:.0%} bootstrap CI {low:.3f}-{high:.3f}), "
-                     f"{auc['n']} images ({auc['n_malignant']} malignant)")
+    lines.append(f"{auc_text(auc)}, {auc['n']} images ({auc['n_malignant']} malignant)")
     for key, name in (("at_threshold", "at the model's threshold"), ("at_0.5", "at 0.5")):
         r = result[key]
-        lines.append(f"{name} t={r['threshold']:.3f}: sensitivity {r['sensitivity']:.3f}, "
-                     f"specificity {r['specificity']:.3f}")
+        lines.append(f"{name} t={r['threshold']:.3f}: {rate_text(r, 'sensitivity', with_ci=False)}, "
+                     f"{rate_text(r, 'specificity', with_ci=False)}")
     lines.append(f"Note: {DISCLAIMER}")
     return "\n".join(lines)
 

@@ -78,6 +78,22 @@ def write_predictions(image_ids, probability, path: Path) -> Path:
     return path
 
 
+def auc_text(auc: dict) -> str:
+    """``AUC 0.736 (95% bootstrap CI 0.608-0.852)`` for an `operating_point.auc_with_ci` result."""
+    if auc["auc"] is None:
+        return "AUC undefined (the split lacks a class)"
+    low, high = auc["auc_ci"]
+    return f"AUC {auc['auc']:.3f} ({auc['confidence']:.0%} bootstrap CI {low:.3f}-{high:.3f})"
+
+
+def rate_text(values: dict, key: str, with_ci: bool = True) -> str:
+    """``sensitivity 0.760 (95% CI 0.560-0.920)`` for an `operating_point.evaluate_at_threshold` result."""
+    if not with_ci:
+        return f"{key} {values[key]:.3f}"
+    low, high = values[f"{key}_ci"]
+    return f"{key} {values[key]:.3f} ({values['confidence']:.0%} CI {low:.3f}-{high:.3f})"
+
+
 def data_line(data: dict, n_test: int | None = None) -> str:
     """One line naming the data a model was trained and tested on, so no synthetic number is read as
     a real one: ``data: real sample (...), 417 images; test split 84 images``."""
