@@ -14,6 +14,55 @@ import numpy as np
 from melanoma_exp.models.registry import get_backbone
 
 
+def gradcam_parts(model, model_name: str | None):
+    """(input -> conv map, conv map -> P(malignant)): the classifier cut at its Grad-CAM layer
+    (`gradcam_layer_name`)."""
+    layer = gradcam_layer_name(model, model_name)
+    if layer.startswith("backbone/"):
+        return _split_model(model, layer.removeprefix("backbone/"))
+    return _split_chain(model, model.get_layer(layer))
+
+
+def gradcam_layer_name(model, model_name: str | None) -> str:
+    """Where Grad-CAM looks: in a model from `build_model` (a ``backbone`` layer) the registry's
+    `BackboneSpec.last_conv_layer` of ``model_name`` (``backbone/<layer>``; the backbone's last
+    spatial layer for a name the registry does not know); in a plain chain of layers (the tiny test
+    CNN) its last layer with a 4-D output.
+
+    Raises:
+        ValueError: the model has no spatial layer to explain (an averaged ensemble of classifiers).
+    """
+    from melanoma_exp.models.registry import UnknownModelError
+
+    if "backbone" not in [layer.name for layer in model.layers]:
+        return _last_spatial_layer(model).name
+    try:
+        return f"backbone/{get_backbone(model_name).last_conv_layer}"
+    except UnknownModelError:
+        return f"backbone/{_last_spatial_layer(model.get_layer('backbone')).name}"
+
+
+def _last_spatial_layer(model):
+    spatial = [layer for layer in model.layers[1:] if len(layer.output.shape) == 4]
+    if not spatial:
+        raise ValueError(f"model {model.name!r} has no layer with a spatial (B, H, W, C) output to explain")
+    return spatial[-1]
+
+
+def _split_chain(model, target):
+    import keras
+
+    to_conv = keras.Model(model.input, target.output)
+    after = model.layers[model.layers.index(target) + 1 :]
+
+    def head(conv):
+        for layer in after:
+            conv = layer(conv, training=False)
+        return conv
+
+    return (lambda x: to_conv(x, training=False)), head
+
+
 def _split_model(model, last_conv_layer: str):
     """(input -> conv map, conv map -> P(malignant)): the classifier cut at the target layer."""
     import keras
@@ -40,7 +89,7 @@ def _split_model(model, last_conv_layer: str):
     return features, head
 
 
-def gradcam_heatmaps(model, images: np.ndarray, model_name: str, batch_size: int = 16) -> np.ndarray:
+def gradcam_heatmaps(model, images: np.ndarray, model_name: str | None, batch_size: int = 16) -> np.ndarray:
     """Grad-CAM heatmaps for the predicted class, one per image, at the input resolution.
 
     Runs on the backend Keras runs on: the map and the weighting are `keras.ops`, the gradient of
@@ -50,12 +99,12 @@ def gradcam_heatmaps(model, images: np.ndarray, model_name: str, batch_size: int
     Args:
         model: a model from `build_model` (0-255 RGB in, P(malignant) out).
         images: `(N, S, S, 3)` float32 0-255.
-        model_name: registry name, which fixes the target layer.
+        model_name: registry name, which fixes the target layer (None for a plain chain of layers).
 
     Returns:
         `(N, S, S)` float32 heatmaps in [0, 1] (all zero where the gradient vanishes).
     """
-    parts = _split_model(model, get_backbone(model_name).last_conv_layer)
+    parts = gradcam_parts(model, model_name)
     chunks = [_gradcam_batch(parts, images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
     return np.concatenate(chunks) if chunks else np.zeros(images.shape[:3], np.float32)
 
@@ -69,7 +118,8 @@ def _score(head, conv):
     return ops.sum(ops.log(ops.where(p >= 0.5, p, 1.0 - p) + 1e-7))
 
 
-def _conv_gradient(head, conv):
+def conv_gradient(head, conv):
+    """d(score)/d(conv map) on the backend Keras runs on (inside a `tf.function` too)."""
     import keras
 
     if keras.backend.backend() == "jax":
@@ -84,14 +134,21 @@ def _conv_gradient(head, conv):
     return tape.gradient(score, conv)
 
 
+def grid_cam(conv, grads):
+    """Grad-CAM at the conv map's own resolution, ``(B, h, w)``, not normalised: the ReLU of the
+    channels weighted by their spatially averaged gradient."""
+    from keras import ops
+
+    weights = ops.mean(ops.cast(grads, "float32"), axis=(1, 2), keepdims=True)
+    return ops.relu(ops.sum(weights * ops.cast(conv, "float32"), axis=-1))
+
+
 def _gradcam_batch(parts, images: np.ndarray) -> np.ndarray:
     from keras import ops
 
     features, head = parts
     conv = features(ops.convert_to_tensor(images, dtype="float32"))
-    grads = ops.cast(_conv_gradient(head, conv), "float32")
-    weights = ops.mean(grads, axis=(1, 2), keepdims=True)
-    cam = ops.relu(ops.sum(weights * ops.cast(conv, "float32"), axis=-1))
+    cam = grid_cam(conv, conv_gradient(head, conv))
     cam = ops.image.resize(cam[..., None], images.shape[1:3], interpolation="bilinear")[..., 0]
     peak = ops.max(cam, axis=(1, 2), keepdims=True)
     cam = ops.divide_no_nan(cam, peak)

@@ -1,7 +1,7 @@
 """Write the model bundle (contract 4) from a Keras model.
 
 The bundle is everything a consumer needs and nothing implicit: the Keras reference model, a float32
-and a dynamic-range quantized LiteRT model, `model.json` (input spec, labels, threshold,
+and a dynamic-range quantized LiteRT model, the Grad-CAM model `explain.tflite`, `model.json` (input spec, labels, threshold,
 recommendation bands, quality-gate thresholds, metrics, intended use, limitations, disclaimer) and a
 human-readable `MODEL_CARD.md`. The serving app and the Android app read only these files.
 """
@@ -18,6 +18,7 @@ from typing import Any
 from melanoma_exp import DISCLAIMER
 from melanoma_exp.evaluation.tta import tta_model
 from melanoma_exp.export.clinical_summary import bundle_summary, write_ood_model
+from melanoma_exp.export.explain_model import write_explain_model
 from melanoma_exp.export.litert import convert_to_litert
 from melanoma_exp.export.model_card import render_model_card
 from melanoma_exp.export.quantization import compare_float_and_int8, held_out_test_split
@@ -182,7 +183,7 @@ def export_bundle(model: Any, out_dir: str | os.PathLike, *, meta: dict[str, Any
     if tta:
         model = tta_model(model, tta)  # checks the names and that rotations get a square input
         spec["tta"] = tta_entry(tta)
-    with tqdm(total=5 + bool(ood), desc=f"export {out.name}", unit="step", disable=not progress) as bar:
+    with tqdm(total=6 + bool(ood), desc=f"export {out.name}", unit="step", disable=not progress) as bar:
         save_inference_model(model, out / FILES["keras"])
         bar.update()
         (out / FILES["tflite"]).write_bytes(convert_to_litert(model, quantize=False))
@@ -190,6 +191,8 @@ def export_bundle(model: Any, out_dir: str | os.PathLike, *, meta: dict[str, Any
         (out / FILES["tflite_int8"]).write_bytes(convert_to_litert(model, quantize=True))
         bar.update()
         spec["on_device"] = _on_device_entry(out, spec, meta.get("data"))
+        bar.update()
+        spec["explain"] = _explain_entry(out, plain, meta.get("architecture"), tta=bool(tta))
         bar.update()
         if ood:
             spec["ood"] = write_ood_model(out, plain, ood["detector"], ood.get("layer_name", "backbone"))
@@ -199,6 +202,18 @@ def export_bundle(model: Any, out_dir: str | os.PathLike, *, meta: dict[str, Any
         write_model_json(out, spec, card=True)
         bar.update()
     return out
+
+
+def _explain_entry(out: Path, model: Any, architecture: str | None, *, tta: bool) -> dict[str, Any] | None:
+    """model.json ``explain`` (``explain.tflite``), or None, said on stderr, for a model without a
+    spatial layer to explain (an averaged ensemble)."""
+    import sys
+
+    try:
+        return write_explain_model(out, model, architecture, tta=tta)
+    except ValueError as exc:
+        print(f"WARNING: {out.name} ships no explain.tflite: {exc}", file=sys.stderr, flush=True)
+        return None
 
 
 def save_inference_model(model: Any, path: Path) -> None:
@@ -325,6 +340,7 @@ def build_model_json(meta: dict[str, Any], *, height: int, width: int) -> dict[s
         # How the threshold was chosen, calibration, flagged subgroups (docs/evaluation.md).
         "clinical": bundle_summary(meta.get("clinical")),
         "tta": None,  # `melanoma export --tta`: tta_entry (the models average flipped/rotated views)
+        "explain": None,  # explain.tflite: explain_model.write_explain_model (Grad-CAM without TensorFlow)
     }
 
 

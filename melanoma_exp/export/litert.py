@@ -6,7 +6,8 @@ from typing import Any
 
 
 def convert_to_litert(model: Any, *, quantize: bool) -> bytes:
-    """Convert a Keras model to a LiteRT flatbuffer (float32, or dynamic-range int8 weights).
+    """Convert a Keras model (or a frozen `tf.function` concrete function) to a LiteRT flatbuffer
+    (float32, or dynamic-range int8 weights).
 
     Raises:
         RuntimeError: TensorFlow is missing, or Keras runs on another backend in this process: the
@@ -29,7 +30,10 @@ def convert_to_litert(model: Any, *, quantize: bool) -> bytes:
                            f"{keras.backend.backend()!r}. Run `melanoma export` in a fresh process without "
                            "KERAS_BACKEND (or KERAS_BACKEND=tensorflow).")
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if isinstance(model, tf.types.experimental.ConcreteFunction):
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([model], trackable_obj=model)
+    else:
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if quantize:
         # Dynamic-range: int8 weights, float activations; ~4x smaller, no calibration data needed.
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

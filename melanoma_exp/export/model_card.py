@@ -62,6 +62,17 @@ def _tta_lines(tta: dict[str, Any] | None) -> list[str]:
             f"({', '.join(tta['transforms'])}). {tta['note']}"]
 
 
+def _explain_lines(explain: dict[str, Any] | None) -> list[str]:
+    """explain.tflite (Grad-CAM in the graph): what it returns and what it adds to the bundle."""
+    if not explain:
+        return ["- No explain.tflite: this model cannot show where it looked (see the export log)."]
+    grid = explain["outputs"]["heatmap"]["shape"][1:]
+    return [f"- explain.tflite ({explain['size_bytes'] / 2**20:.1f} MiB, float32): the probability and the "
+            f"Grad-CAM map of {explain['layer']} ({grid[0]}x{grid[1]}), gradient inside the graph; "
+            "`?explain=1` on /v1/predict, `melanoma explain`, the browser page and the app draw it. The bundle "
+            f"grows by its size."]
+
+
 def render_model_card(spec: dict[str, Any]) -> str:
     """Return the MODEL_CARD.md text for a model.json dict."""
     inp = spec["input"]
@@ -82,6 +93,7 @@ def render_model_card(spec: dict[str, Any]) -> str:
         "- Files: model.keras (reference), model.tflite (float32), model_int8.tflite "
         "(dynamic-range quantized, on-device default).",
         *_tta_lines(spec.get("tta")),
+        *_explain_lines(spec.get("explain")),
         *ood_card_warning(spec.get("ood")),
         "",
         "## Intended use",
