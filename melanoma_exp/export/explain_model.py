@@ -103,12 +103,11 @@ def convert_explain_model(model: Any, architecture: str | None) -> bytes:
         ValueError: the model has no spatial layer, or its graph needs ops outside LiteRT's builtins
             (a GELU head: erfc); `export_bundle` then ships no explain.tflite and says why.
     """
+    from tensorflow.lite.python.convert_phase import ConverterError
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     # Frozen first: converted with live variables, the gradient graph keeps them as (uninitialised)
     # resource variables and the interpreter returns NaN.
-    from tensorflow.lite.python.convert_phase import ConverterError
-
     frozen = convert_variables_to_constants_v2(explain_graph(model, architecture).get_concrete_function())
     try:
         return convert_to_litert(frozen, quantize=False)
