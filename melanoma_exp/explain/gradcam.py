@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from melanoma_exp.models.registry import get_backbone
+from melanoma_exp.models.registry import UnknownModelError, get_backbone
 
 
 def gradcam_parts(model, model_name: str | None):
@@ -32,8 +32,6 @@ def gradcam_layer_name(model, model_name: str | None) -> str:
     Raises:
         ValueError: the model has no spatial layer to explain (an averaged ensemble of classifiers).
     """
-    from melanoma_exp.models.registry import UnknownModelError
-
     if "backbone" not in [layer.name for layer in model.layers]:
         return _last_spatial_layer(model).name
     try:

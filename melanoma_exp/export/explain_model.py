@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from melanoma_exp.explain.gradcam import conv_gradient, gradcam_layer_name, gradcam_parts, grid_cam
 from melanoma_exp.export.litert import convert_to_litert
 
 EXPLAIN_FILE = "explain.tflite"
@@ -30,8 +31,6 @@ def explain_graph(model: Any, architecture: str | None):
     gradient vanishes), with the gradient computed inside the graph."""
     import tensorflow as tf
     from keras import ops
-
-    from melanoma_exp.explain.gradcam import conv_gradient, gradcam_parts, grid_cam
 
     features, head = gradcam_parts(model, architecture)
     _, height, width, _ = model.input_shape
@@ -121,8 +120,6 @@ def convert_explain_model(model: Any, architecture: str | None) -> bytes:
 def write_explain_model(bundle_dir: str | Path, model: Any, architecture: str | None, *,
                         tta: bool = False) -> dict[str, Any]:
     """Write ``explain.tflite`` into a bundle folder; return model.json's ``explain`` entry."""
-    from melanoma_exp.explain.gradcam import gradcam_layer_name
-
     path = Path(bundle_dir) / EXPLAIN_FILE
     path.write_bytes(convert_explain_model(model, architecture))
     _, grid_h, grid_w = explain_heatmap_shape(path)
