@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -44,8 +44,27 @@ class ModelRef(BaseModel):
     version: str
 
 
+class Heatmap(BaseModel):
+    height: int = Field(description="rows of the map (the explained block's resolution, 7 for a 224 px EfficientNet)")
+    width: int
+    values: list[list[float]] = Field(description="height rows of width values in [0, 1] (1 = weighed most)")
+
+
+class Explanation(BaseModel):
+    """Where the model looked (Grad-CAM): only with ``?explain=1``. What the model used, not a diagnosis."""
+
+    available: bool = Field(description="false when the bundle ships no explain.tflite (see reason)")
+    method: str | None = Field(None, description="grad-cam")
+    heatmap: Heatmap | None = None
+    overlay_png: str | None = Field(None, description="base64 PNG: the map in jet colours blended over the "
+                                    "pixels the model saw (model input size)")
+    overlay_size: list[int] | None = Field(None, description="[width, height] of overlay_png")
+    reason: str | None = Field(None, description="why there is no explanation (available false)")
+    note: str = Field(description="how to read the map; not medical advice")
+
+
 class Prediction(BaseModel):
-    """Answer of POST /v1/predict."""
+    """Answer of POST /v1/predict (``explanation`` only with ``?explain=1``)."""
 
     label: str
     malignant_probability: float
@@ -56,6 +75,7 @@ class Prediction(BaseModel):
     model: ModelRef
     disclaimer: str
     latency_ms: float
+    explanation: Explanation | None = Field(None, description="only with ?explain=1 (absent otherwise)")
 
 
 class ErrorDetail(BaseModel):
@@ -82,6 +102,23 @@ _PREDICT_BODY = {
         },
     }
 }
+
+
+EXPLAIN_VALUES = {"1": True, "true": True, "0": False, "false": False}
+EXPLAIN_HELP = ("1 or true: add `explanation`, the Grad-CAM map of where the model looked and its overlay "
+                "on the model input (costs a second inference); 0, false or absent: no explanation. "
+                "Case-insensitive; any other value is a 400.")
+
+
+def parse_explain(value: str | None) -> bool:
+    """The ``explain`` query parameter: 1/0/true/false (any case) or absent; else a 400 naming it."""
+    if value is None:
+        return False
+    flag = EXPLAIN_VALUES.get(value.strip().lower())
+    if flag is None:
+        raise ApiError(400, "bad_request",
+                       f"query parameter explain must be 1, 0, true or false, got {value[:40]!r}")
+    return flag
 
 
 def _error_response(status: int, code: str, message: str) -> JSONResponse:
@@ -145,14 +182,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/v1/predict", summary="Classify one lesion photo", response_model=Prediction,
               responses=_ERRORS, openapi_extra=_PREDICT_BODY)
-    async def predict(request: Request) -> JSONResponse:
+    async def predict(request: Request,
+                      explain: str | None = Query(None, description=EXPLAIN_HELP,
+                                                  examples=["1", "0", "true", "false"])) -> JSONResponse:
         start = time.perf_counter()
         require_key(request)
+        explained = parse_explain(explain)
         mime = content_type(request)
         check_content_type(mime)
         body = await read_limited_body(request, settings.max_body_bytes)
         data = image_from_multipart(body, request.headers["content-type"]) if mime == "multipart/form-data" else body
-        result = await run_in_threadpool(service.analyse, data)
+        result = await run_in_threadpool(service.analyse, data, explained)
         result["latency_ms"] = (time.perf_counter() - start) * 1000.0
         return JSONResponse(result)
 
