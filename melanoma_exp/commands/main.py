@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "melanoma_exp.commands.ensemble",  # melanoma ensemble
     "melanoma_exp.commands.compare_robustness",  # melanoma compare-robustness
     "melanoma_exp.commands.evaluate",  # melanoma evaluate
+    "melanoma_exp.commands.explain",  # melanoma explain
 ]
 
 
