@@ -7,7 +7,9 @@ tiny` the test suite's tiny CNN from `melanoma_exp.export.tiny_bundle`):
 - cold start: new process -> first 200 answer of the serving app under uvicorn (LiteRT), against
   the thesis-style path (new process: import TensorFlow, load model.keras, decode, predict), and a
   bare LiteRT script (numpy + Pillow + interpreter) as the floor;
-- warm latency of POST /v1/predict for a 4032x3024 phone-size JPEG, p50/p99 over N requests;
+- warm latency of POST /v1/predict for a 4032x3024 phone-size JPEG, p50/p99 over N requests, and
+  of POST /v1/predict?explain=1 (the Grad-CAM map and overlay, explain.tflite) on the same photo,
+  the two interleaved request by request in one server, with the ratio of their p50s (target <= 2);
 - throughput with 1, 2, 4, 8 concurrent clients;
 - size: installed serving dependencies (serving/requirements.txt, transitively) vs the TensorFlow
   environment, and the bundle files.
@@ -17,13 +19,15 @@ tiny` the test suite's tiny CNN from `melanoma_exp.export.tiny_bundle`):
     python -m bench.bench_serving --model tiny --size 32 --photo 640x480 --requests 3 --cold-runs 1 \
         --per-client 1 --bundle /tmp/tiny-32               # smallest (the test suite's smoke)
 
-The bundle is cached in outputs/bench/serving-<model>-<size> (delete it to re-export).
+The bundle is cached in outputs/bench/serving-<model>-<size> (delete it to re-export; a cached one
+without model.json `explain` is re-exported).
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import re
 import socket
@@ -40,8 +44,9 @@ MB = 1024 * 1024
 
 def build_bundle(out: Path, size: int, model_name: str = "efficientnetv2b3") -> Path:
     """Export a classifier (the project's build_model, weights=None; `tiny`: the tiny CNN) as a bundle."""
-    if (out / "model.json").is_file():
-        return out
+    spec = out / "model.json"
+    if spec.is_file() and "explain" in json.loads(spec.read_text(encoding="utf-8")):
+        return out  # cached; one exported before explain.tflite existed is exported again
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if model_name == "tiny":
         from melanoma_exp.export.tiny_bundle import make_tiny_bundle
@@ -156,18 +161,25 @@ def time_process(args: list[str], env: dict) -> float:
     return time.perf_counter() - start
 
 
-def warm_latency(url: str, jpeg: bytes, n: int) -> tuple[list[float], list[float]]:
-    """Client-side and server-side latencies (ms) of ``n`` sequential predictions."""
+def warm_latency(url: str, jpeg: bytes, n: int) -> dict[str, tuple[list[float], list[float]]]:
+    """Client-side and server-side latencies (ms) of ``n`` sequential predictions without and ``n``
+    with ``?explain=1``, interleaved (which goes first alternates), so both see the same load."""
     import httpx
 
-    client_ms, server_ms = [], []
+    paths = {"plain": "/v1/predict", "explain": "/v1/predict?explain=1"}
+    times: dict[str, tuple[list[float], list[float]]] = {kind: ([], []) for kind in paths}
     with httpx.Client(base_url=url, timeout=60) as http:
-        for _ in range(n):
-            start = time.perf_counter()
-            r = http.post("/v1/predict", content=jpeg, headers={"content-type": "image/jpeg"})
-            client_ms.append((time.perf_counter() - start) * 1000)
-            server_ms.append(r.json()["latency_ms"])
-    return client_ms, server_ms
+        for i in range(n):
+            for kind in (("plain", "explain") if i % 2 == 0 else ("explain", "plain")):
+                start = time.perf_counter()
+                r = http.post(paths[kind], content=jpeg, headers={"content-type": "image/jpeg"})
+                client_ms = (time.perf_counter() - start) * 1000
+                body = r.json()
+                if r.status_code != 200 or (kind == "explain") != ("explanation" in body):
+                    raise RuntimeError(f"{paths[kind]} answered {r.status_code}: {r.text[:300]}")
+                times[kind][0].append(client_ms)
+                times[kind][1].append(body["latency_ms"])
+    return times
 
 
 def throughput(url: str, jpeg: bytes, clients: int, per_client: int) -> tuple[float, int]:
@@ -265,20 +277,25 @@ def main(argv: list[str] | None = None) -> str:
 
     proc, url, _ = start_server(bundle, jpeg)
     try:
-        warm_latency(url, jpeg, 5)  # warm-up
-        client_ms, server_ms = warm_latency(url, jpeg, args.requests)
+        warm_latency(url, jpeg, 5)  # warm-up (loads explain.tflite on the first explained request)
+        latency = warm_latency(url, jpeg, args.requests)
         rates = {c: throughput(url, jpeg, c, args.per_client) for c in (1, 2, 4, 8)}
     finally:
         proc.terminate()
         proc.wait()
-    print(f"warm latency (client): p50 {_pct(client_ms, .5):.1f} ms, p99 {_pct(client_ms, .99):.1f} ms", flush=True)
+    (client_ms, server_ms), (explain_client, explain_server) = latency["plain"], latency["explain"]
+    ratio = _pct(explain_client, .5) / _pct(client_ms, .5)
+    print(f"warm latency (client): p50 {_pct(client_ms, .5):.1f} ms, p99 {_pct(client_ms, .99):.1f} ms; "
+          f"with explain=1: p50 {_pct(explain_client, .5):.1f} ms, p99 {_pct(explain_client, .99):.1f} ms "
+          f"({ratio:.2f}x plain p50; target <= 2)", flush=True)
 
     serve_req = [ln.strip() for ln in (ROOT / "serving" / "requirements.txt").read_text().splitlines()
                  if ln.strip() and not ln.startswith("#")]
     serve_mb, serve_n = installed_size(serve_req)
     tf_mb, tf_n = installed_size(["tensorflow", "keras"])
     sizes = {name: (bundle / name).stat().st_size / MB
-             for name in ("model.keras", "model.tflite", "model_int8.tflite")}
+             for name in ("model.keras", "model.tflite", "model_int8.tflite", "explain.tflite")
+             if (bundle / name).is_file()}
 
     rows = [
         "## Serving: LiteRT app vs TensorFlow path (bench_serving)",
@@ -298,6 +315,12 @@ def main(argv: list[str] | None = None) -> str:
         f"| {_pct(client_ms, .5):.1f} ms / {_pct(client_ms, .99):.1f} ms |",
         f"| Warm latency, server side (decode+quality+model), p50 / p99 "
         f"| {_pct(server_ms, .5):.1f} ms / {_pct(server_ms, .99):.1f} ms |",
+        f"| Warm latency with ?explain=1 (map + overlay PNG), client side, p50 / p99 ({args.requests} "
+        f"requests, interleaved with the plain ones) | {_pct(explain_client, .5):.1f} ms / "
+        f"{_pct(explain_client, .99):.1f} ms |",
+        f"| Warm latency with ?explain=1, server side, p50 / p99 "
+        f"| {_pct(explain_server, .5):.1f} ms / {_pct(explain_server, .99):.1f} ms |",
+        f"| explain=1 p50 / plain p50, client side (target <= 2) | {ratio:.2f}x |",
         *[f"| Throughput, {c} concurrent client(s) | {rate:.1f} req/s ({errors} errors) |"
           for c, (rate, errors) in rates.items()],
         f"| Installed serving dependencies ({serve_n} distributions) | {serve_mb:.0f} MiB |",
