@@ -164,6 +164,23 @@ def test_make_serve_after_the_demo_flags_real_photos_and_passes_real_lesions(rep
         make.wait(timeout=30)
 
 
+def test_melanoma_explain_after_the_demo_shows_where_the_model_looked(repo, after_demo):
+    """Issue #25, the README's journey line: `melanoma explain PHOTO` on the bundle `make demo` exported
+    gives the endpoint's verdict and an overlay PNG of where the model looked."""
+    from PIL import Image
+
+    output = melanoma(repo, "explain", "samples/isic_uda1/ISIC_0000002.jpg")
+    answer = json.loads(next(line for line in output.splitlines() if line.startswith("{")))
+    spec = json.loads((repo / "outputs" / "bundle" / "model.json").read_text())
+    assert answer["label"] in ("benign", "malignant") and "not medical advice" in answer["disclaimer"].lower()
+    heat = answer["explanation"]["heatmap"]
+    assert answer["explanation"]["available"] is True and spec["explain"]["layer"] == "backbone/top_activation"
+    assert [1, heat["height"], heat["width"]] == spec["explain"]["outputs"]["heatmap"]["shape"] == [1, 7, 7]
+    assert max(max(row) for row in heat["values"]) == pytest.approx(1.0, abs=1e-3)
+    with Image.open(repo / "outputs" / "explain" / "ISIC_0000002.explain.png") as figure:
+        assert figure.width > 300
+
+
 def alive(pids: list[int]) -> list[int]:
     return [p for p in pids if Path(f"/proc/{p}").exists()
             and Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
