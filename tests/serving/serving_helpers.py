@@ -171,12 +171,13 @@ class FakeRuntimeAPI:
         self.server.shutdown()
 
 
-def rest_v1_event(method: str, path: str, body: bytes | None, headers: dict) -> dict:
+def rest_v1_event(method: str, path: str, body: bytes | None, headers: dict, query: dict | None = None) -> dict:
     """An API Gateway REST API (v1) Lambda-proxy event, binary body base64-encoded."""
     return {
         "resource": "/{proxy+}", "path": path, "httpMethod": method,
         "headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None, "multiValueQueryStringParameters": None,
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
         "pathParameters": {"proxy": path.lstrip("/")}, "stageVariables": None,
         "requestContext": {"resourcePath": "/{proxy+}", "httpMethod": method, "path": f"/prod{path}",
                            "stage": "prod", "requestId": "r1", "accountId": "123456789012", "apiId": "abc",
@@ -187,10 +188,13 @@ def rest_v1_event(method: str, path: str, body: bytes | None, headers: dict) -> 
     }
 
 
-def http_v2_event(method: str, path: str, body: bytes | None, headers: dict) -> dict:
+def http_v2_event(method: str, path: str, body: bytes | None, headers: dict, query: dict | None = None) -> dict:
     """An API Gateway HTTP API (v2 payload) event, binary body base64-encoded."""
+    from urllib.parse import urlencode
+
     return {
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": urlencode(query or {}),
+        **({"queryStringParameters": query} if query else {}),
         "headers": headers,
         "requestContext": {"accountId": "123456789012", "apiId": "abc", "domainName": "abc.example.com",
                            "domainPrefix": "abc", "requestId": "r2", "routeKey": "$default",

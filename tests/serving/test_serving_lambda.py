@@ -26,6 +26,8 @@ def lambda_results(tiny_bundle):
             make("POST", "/v1/predict", jpeg, {"content-type": "image/jpeg"}),
             make("GET", "/health", None, {}),
             make("GET", "/", None, {}),
+            make("POST", "/v1/predict", jpeg, good, {"explain": "1"}),
+            make("POST", "/v1/predict", jpeg, good, {"explain": "maybe"}),
         ]
     env = {**os.environ, "MELANOMA_BUNDLE": str(tiny_bundle), "MELANOMA_API_KEY": API_KEY,
            "PYTHONPATH": str(ROOT), "LAMBDA_TASK_ROOT": str(ROOT)}
@@ -34,9 +36,9 @@ def lambda_results(tiny_bundle):
     return responses
 
 
-@pytest.mark.parametrize("offset,kind", [(0, "rest-v1"), (5, "http-v2")])
+@pytest.mark.parametrize("offset,kind", [(0, "rest-v1"), (7, "http-v2")])
 def test_lambda_answers_like_the_http_app(lambda_results, offset, kind):
-    ok, bad, nokey, health, page = (lambda_results[f"req-{offset + i}"] for i in range(5))
+    ok, bad, nokey, health, page, explained, bad_explain = (lambda_results[f"req-{offset + i}"] for i in range(7))
     body = json.loads(ok["body"])
     assert ok["statusCode"] == 200, (kind, ok)
     assert body["label"] in ("benign", "malignant") and "not medical advice" in body["disclaimer"]
@@ -44,3 +46,10 @@ def test_lambda_answers_like_the_http_app(lambda_results, offset, kind):
     assert nokey["statusCode"] == 401 and json.loads(nokey["body"])["error"]["code"] == "unauthorized"
     assert health["statusCode"] == 200 and json.loads(health["body"])["status"] == "ok"
     assert page["statusCode"] == 200 and 'capture="environment"' in page["body"]
+    assert "explanation" not in body
+    # The query string travels through API Gateway and Mangum: ?explain=1 explains, a bad value is a 400.
+    assert explained["statusCode"] == 200, (kind, explained)
+    explanation = json.loads(explained["body"])["explanation"]
+    assert explanation["available"] is True and explanation["overlay_png"] and explanation["heatmap"]["values"]
+    assert json.loads(explained["body"])["malignant_probability"] == body["malignant_probability"]
+    assert bad_explain["statusCode"] == 400 and "explain" in json.loads(bad_explain["body"])["error"]["message"]

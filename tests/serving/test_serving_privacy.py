@@ -38,6 +38,10 @@ def test_no_image_reaches_disk_or_logs(tiny_bundle, tmp_path):
             assert http.post("/v1/predict", content=jpeg, headers={"content-type": "image/jpeg"}).status_code == 200
             r = http.post("/v1/predict", files={"image": ("me.png", png, "image/png")})
             assert r.status_code == 200, r.text
+            # The explanation (a map and an overlay drawn over the photo) is answered, never stored.
+            explained = http.post("/v1/predict?explain=1", content=jpeg, headers={"content-type": "image/jpeg"})
+            assert explained.status_code == 200 and explained.json()["explanation"]["available"] is True
+            overlay_b64 = explained.json()["explanation"]["overlay_png"]
             bad = http.post("/v1/predict", content=jpeg[: len(jpeg) // 2], headers={"content-type": "image/jpeg"})
             assert bad.status_code == 400
     finally:
@@ -50,6 +54,7 @@ def test_no_image_reaches_disk_or_logs(tiny_bundle, tmp_path):
     log = (tmp_path / "logs" / "server.log").read_bytes()
     assert b"POST /v1/predict" in log  # the log works, it just holds no image content
     assert MARKER.encode() not in log and jpeg[200:232] not in log and png[500:532] not in log
+    assert overlay_b64[100:140].encode() not in log
 
 
 def test_exif_and_gps_are_dropped_after_orientation():
