@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from melanoma_exp.evaluation.tta import check_transforms
+from melanoma_exp.export.bundle import bundle_files
 from melanoma_exp.export.registry import (
     DEFAULT_MODEL_NAME,
     DEFAULT_PROMOTE_METRIC,
@@ -53,7 +54,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     out = export_model(args.model, args.out, tracking_uri=args.tracking_uri or default_tracking_uri(),
                        log_to_run=not args.no_log, tta=args.tta)
-    print(f"bundle written to {out} (model.keras, model.tflite, model_int8.tflite, model.json, MODEL_CARD.md)")
+    print(f"bundle written to {out} ({bundle_files(out)})")
     if args.tta:
         print(f"test-time augmentation is inside the models: mean over {', '.join(args.tta)} "
               f"({len(args.tta)} model calls per image); do not also set MELANOMA_TTA when serving it")

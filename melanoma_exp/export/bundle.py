@@ -216,6 +216,11 @@ def _explain_entry(out: Path, model: Any, architecture: str | None, *, tta: bool
         return None
 
 
+def bundle_files(bundle: Path) -> str:
+    """The files a bundle folder holds, for the line that says where it was written."""
+    return ", ".join(sorted(path.name for path in Path(bundle).iterdir() if path.is_file()))
+
+
 def save_inference_model(model: Any, path: Path) -> None:
     """Save ``model`` as ``.keras`` without optimizer state or training settings.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from melanoma_exp.export.bundle import bundle_files
 from melanoma_exp.export.registry import (
     DEFAULT_PROMOTE_METRIC,
     champion_version,
@@ -27,10 +28,13 @@ def demo_run_id(run_dir: str | Path) -> str | None:
 
 
 def _bundle_version(bundle: Path) -> tuple[str, str] | None:
-    """(name, version) of the bundle in ``bundle``, or None."""
+    """(name, version) of the bundle in ``bundle``, or None (also for a bundle exported before
+    model.json had ``explain``: it is exported again, with explain.tflite)."""
     try:
         spec = json.loads((bundle / "model.json").read_text())
     except (OSError, ValueError):
+        return None
+    if "explain" not in spec:
         return None
     return str(spec.get("name")), str(spec.get("version"))
 
@@ -57,6 +61,7 @@ def step_export(state: dict) -> dict:
         state["bundle_dir"] = out
     else:
         state["bundle_dir"] = export_model(f"models:/{name}@champion", out, tracking_uri=uri)
-    print(f"bundle: {out} (model.keras, model.tflite, model_int8.tflite, model.json, MODEL_CARD.md)")
+    print(f"bundle: {out} ({bundle_files(out)})")
     print("serve it:  make serve   then open http://127.0.0.1:8000/")
+    print("explain a photo:  melanoma explain samples/isic_uda1/ISIC_0000002.jpg   (where the model looked)")
     return state
