@@ -51,6 +51,7 @@ def test_dockerfile_handler_and_files_exist():
     assert "COPY serving/requirements.txt" in dockerfile
     ignore = (SERVING / "Dockerfile.dockerignore").read_text()
     assert "COPY outputs/bundle/ " in dockerfile
-    for name in ("model.json", "model.tflite", "model_int8.tflite", "ood.tflite", "MODEL_CARD.md"):
+    for name in ("model.json", "model.tflite", "model_int8.tflite", "ood.tflite", "explain.tflite",
+                 "MODEL_CARD.md"):
         assert f"!outputs/bundle/{name}" in ignore
     assert "model.keras" not in ignore  # the 50 MB reference model stays out of the image
