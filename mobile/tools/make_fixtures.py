@@ -25,6 +25,15 @@ probabilities (every band edge max_threshold_fraction x t, each threshold and th
 neighbours included) the label and advice level that `serving.recommend.recommend` gives with the
 bundle's own bands, plus a few answers for photos with quality issues (the full retake text). The
 app's `Advisor` must reproduce every row.
+
+When the bundle has the Grad-CAM model (model.json ``explain``), `expected.json` also holds
+`explain`: for several photos (the real dermoscopy one among them) the serving app's
+`serving.explain.ExplainModel` run on the photo's model input (the `.f32` above): the map at its
+exact float32 values, the overlay `serving.explain.overlay` draws from it (`explain_*.png`), the
+answer's whole `explanation` object (4-decimal map, base64 PNG) and the overlay drawn from that
+rounded map (`explain_*_answer_map.png`); plus a synthetic map of a
+non-square size over a non-square image at another alpha, to catch swapped axes or alpha. The app's
+`Overlay` must redraw every PNG.
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # serving/ is a top-level package of the checkout
 
 from serving.decode import decode_image, to_model_input, upload_size  # noqa: E402
+from serving.explain import load_explain, overlay, overlay_png  # noqa: E402
 from serving.quality import assess_quality  # noqa: E402
 from serving.recommend import recommend  # noqa: E402
 from serving.service import LesionService  # noqa: E402
@@ -59,6 +69,12 @@ ADVICE_ISSUES = (["blurry"], ["too_dark", "lens_smudge"], ["not_a_lesion"])
 # sharpness decides its verdict; the blurred copy (Gaussian, sigma 0.5 % of the long side) is blurry.
 DERMOSCOPY = ROOT / "samples" / "isic_uda1" / "ISIC_0000384.jpg"
 DERMOSCOPY_BLUR = 0.005
+# Photos whose model input gets the serving app's Grad-CAM map and overlay (real dermoscopy first).
+EXPLAIN_PHOTOS = ("dermoscopy_jpg", "dermoscopy_blurred_png", "lesion_png", "dark_png", "wall_png")
+# A synthetic map: 5 rows x 3 columns over a 48 x 64 image at alpha 0.7 (neither square nor the
+# bundle's alpha), so transposed axes or a swapped blend cannot pass.
+SYNTHETIC_GRID = (5, 3)
+SYNTHETIC_ALPHA = 0.7
 
 
 def lesion_rgb(width: int, height: int, seed: int) -> np.ndarray:
@@ -192,6 +208,42 @@ def reference(bundle: Path, out: Path) -> dict:
     return expected
 
 
+def explain_references(bundle: Path, out: Path, photos: dict) -> dict | None:
+    """The serving app's Grad-CAM map, overlay and answer for a few fixture photos; None without
+    model.json ``explain``."""
+    spec = json.loads((bundle / "model.json").read_text(encoding="utf-8"))
+    model = load_explain(bundle, spec, threads=1)
+    if model is None:
+        return None
+    cases = {}
+    for name in EXPLAIN_PHOTOS:
+        tensor = photos[name]["tensors"][0]  # the bundle's own input
+        image = np.fromfile(out / tensor["file"], dtype="<f4").reshape(tensor["height"], tensor["width"], 3)
+        probability, heatmap = model.explain(image)
+        (out / f"explain_{name}.png").write_bytes(overlay_png(overlay(image, heatmap, model.alpha)))
+        answer = model.explanation(image)
+        # The overlay of the answer's own map (rounded to 4 decimals): what the app draws from it.
+        rounded = np.array(answer["heatmap"]["values"], dtype=np.float64)
+        (out / f"explain_{name}_answer_map.png").write_bytes(overlay_png(overlay(image, rounded, model.alpha)))
+        cases[name] = {"input": tensor["file"], "height": tensor["height"], "width": tensor["width"],
+                       "probability": probability, "alpha": model.alpha,
+                       "heatmap": [[float(v) for v in row] for row in heatmap],  # float32, exactly
+                       "overlay": f"explain_{name}.png", "answer": answer,
+                       "answer_map_overlay": f"explain_{name}_answer_map.png"}
+    rows, cols = SYNTHETIC_GRID
+    yy, xx = np.mgrid[0:rows, 0:cols]
+    grid = ((0.13 * yy + 0.41 * xx + 0.07 * yy * xx) % 1.0).astype(np.float32)  # every jet segment
+    grid[0, 0], grid[-1, -1] = 0.0, 1.0
+    height, width = ODD_SIZE
+    image = lesion_rgb(width, height, 11).astype(np.float32)
+    image.astype("<f4").tofile(out / "explain_synthetic.f32")
+    (out / "explain_synthetic.png").write_bytes(overlay_png(overlay(image, grid, SYNTHETIC_ALPHA)))
+    cases["synthetic"] = {"input": "explain_synthetic.f32", "height": height, "width": width,
+                          "alpha": SYNTHETIC_ALPHA, "heatmap": [[float(v) for v in row] for row in grid],
+                          "overlay": "explain_synthetic.png"}
+    return {"method": model.method, "cases": cases}
+
+
 def upload_references(bundle: Path, out: Path) -> dict:
     """Photos above ``upload_max_side_px`` and Pillow's BOX downscale of each, as the app uploads them."""
     spec = json.loads((bundle / "model.json").read_text(encoding="utf-8"))
@@ -255,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     spec = json.loads((args.bundle / "model.json").read_text(encoding="utf-8"))
     expected["advice"] = advice_table(spec["recommendation_bands"])
     expected["uploads"] = upload_references(args.bundle, args.out)
+    if (explain := explain_references(args.bundle, args.out, expected["photos"])) is not None:
+        expected["explain"] = explain
     (args.out / "expected.json").write_text(json.dumps(expected, indent=1), encoding="utf-8")
     print(f"fixtures: {len(expected['photos'])} photos, {len(expected['advice']['rows'])} advice rows -> {args.out}")
     return 0

@@ -103,19 +103,25 @@ fun interface ProgressListener {
 class ApiClient(private val config: EndpointConfig) {
     private val base = config.baseUrl.trimEnd('/')
 
-    /** Uploads [image] to `POST /v1/predict` and parses the answer; throws a typed [ApiError]. */
+    /**
+     * Uploads [image] to `POST /v1/predict` and parses the answer; throws a typed [ApiError]. With
+     * [explain] it asks `?explain=1`: the answer then carries where the model looked
+     * ([Prediction.explanation]; a server that predates it answers without).
+     */
     fun predict(
         image: ByteArray,
         contentType: String = "image/jpeg",
         progress: ProgressListener? = null,
         cancel: CancellationSignal = CancellationSignal(),
+        explain: Boolean = false,
     ): Prediction {
         val body = MultipartBody("image", "photo." + contentType.substringAfter('/'), contentType, image)
-        val text = exchange("POST", "/v1/predict", body.contentType, body.bytes, progress, cancel)
+        val path = if (explain) "/v1/predict?explain=1" else "/v1/predict"
+        val text = exchange("POST", path, body.contentType, body.bytes, progress, cancel)
         return try {
             ApiJson.parsePrediction(text)
         } catch (e: ContractException) {
-            throw ApiError.InvalidResponse("unexpected answer from ${base}/v1/predict: ${e.message}", e)
+            throw ApiError.InvalidResponse("unexpected answer from $base$path: ${e.message}", e)
         }
     }
 

@@ -3,6 +3,7 @@ package com.melanomaexp.core
 import org.json.JSONArray
 import org.json.JSONException
 import org.json.JSONObject
+import java.util.Base64
 
 /** Thrown when a JSON document does not have the contract's shape; the message names the key. */
 class ContractException(message: String, cause: Throwable? = null) : Exception(message, cause)
@@ -39,6 +40,45 @@ object ApiJson {
             model = ModelRef(model.str("name", "prediction.model"), model.str("version", "prediction.model")),
             disclaimer = doc.str("disclaimer", "prediction"),
             latencyMs = doc.optDouble("latency_ms", 0.0),
+            explanation = if (doc.isNull("explanation")) null else parseExplanation(doc.obj("explanation", "prediction")),
+        )
+    }
+
+    /**
+     * The answer's `explanation`: `available` true with the map (`heatmap.height`/`width`/`values`,
+     * row-major rows), the overlay PNG in base64 and its size `[width, height]`; or false with a
+     * `reason`. Both carry the `note`.
+     */
+    fun parseExplanation(doc: JSONObject): Explanation {
+        val where = "prediction.explanation"
+        val note = doc.str("note", where)
+        if (!wrap("$where.available") { doc.getBoolean("available") }) {
+            return Explanation.Unavailable(reason = doc.str("reason", where), note = note)
+        }
+        val map = doc.obj("heatmap", where)
+        val height = map.int("height", "$where.heatmap")
+        val width = map.int("width", "$where.heatmap")
+        val rows = wrap("$where.heatmap.values") { map.getJSONArray("values") }
+        if (rows.length() != height) {
+            throw ContractException("$where.heatmap.values has ${rows.length()} rows, heatmap.height says $height")
+        }
+        val values = DoubleArray(height * width)
+        for (y in 0 until height) {
+            val row = wrap("$where.heatmap.values[$y]") { rows.getJSONArray(y) }
+            if (row.length() != width) {
+                throw ContractException("$where.heatmap.values[$y] has ${row.length()} values, heatmap.width says $width")
+            }
+            for (x in 0 until width) values[y * width + x] = wrap("$where.heatmap.values[$y][$x]") { row.getDouble(x) }
+        }
+        val size = wrap("$where.overlay_size") { doc.getJSONArray("overlay_size").let { it.getInt(0) to it.getInt(1) } }
+        val png = wrap("$where.overlay_png") { Base64.getDecoder().decode(doc.str("overlay_png", where)) }
+        return Explanation.Available(
+            method = doc.str("method", where),
+            heatmap = wrap("$where.heatmap") { Heatmap(height, width, values) },
+            overlayPng = png,
+            overlayWidth = size.first,
+            overlayHeight = size.second,
+            note = note,
         )
     }
 

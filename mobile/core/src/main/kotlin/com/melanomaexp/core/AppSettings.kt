@@ -9,6 +9,8 @@ data class AppSettings(
     val apiKey: String = "",
     val mode: InferenceMode = InferenceMode.REMOTE,
     val timeoutSeconds: Int = 30,
+    /** "Show where the model looked": remote analyses ask for the explanation (`?explain=1`). */
+    val showExplanation: Boolean = false,
 ) {
     /** Problems per field ("endpointUrl" -> message); empty when the settings can be saved. */
     fun validate(): Map<String, String> {

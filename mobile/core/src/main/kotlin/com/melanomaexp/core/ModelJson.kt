@@ -38,6 +38,7 @@ object ModelJson {
                 testMetrics = numericMetrics(doc.optJSONObject("metrics")?.optJSONObject("test")),
                 ood = parseOod(doc),
                 onDevice = parseOnDevice(doc),
+                explain = parseExplain(doc),
             )
         }
     }
@@ -191,6 +192,41 @@ object ModelJson {
             threshold = ood.num(if (ood.has("threshold") || !ood.has("threshold_squared")) "threshold" else "threshold_squared", where),
             qualityIssue = ood.optString("quality_issue", NotALesionCheck.ISSUE),
         )
+    }
+
+    /**
+     * As the serving app reads it (`serving/explain.py`): absent, null or empty means no map (older
+     * bundles, an ensemble). The heatmap output's shape must be rank 3 `[1, h, w]`; the overlay's
+     * alpha a number in [0, 1] (default 0.4) and its colour map `jet` (the default).
+     */
+    private fun parseExplain(doc: JSONObject): ExplainSpec? {
+        if (doc.isNull("explain")) return null
+        val where = "model.json.explain"
+        val entry = doc.obj("explain", "model.json").takeIf { it.length() > 0 } ?: return null
+        val heatmap = entry.obj("outputs", where).obj("heatmap", "$where.outputs")
+        val shape = wrap("$where.outputs.heatmap.shape") {
+            heatmap.getJSONArray("shape").let { a -> List(a.length()) { a.getInt(it) } }
+        }
+        if (shape.size != 3 || shape[0] != 1) {
+            throw ContractException("$where.outputs.heatmap.shape must be [1, h, w] (rank 3), got $shape")
+        }
+        val overlay = if (entry.isNull("overlay")) JSONObject() else entry.obj("overlay", where)
+        val alpha = if (overlay.isNull("alpha")) 0.4 else overlay.opt("alpha").let { raw ->
+            if (raw !is Number) throw ContractException("$where.overlay.alpha must be a number in [0, 1], got $raw")
+            raw.toDouble()
+        }
+        return try {
+            ExplainSpec(
+                file = entry.optString("file", "explain.tflite"),
+                method = entry.optString("method", "grad-cam"),
+                heatmapHeight = shape[1],
+                heatmapWidth = shape[2],
+                colormap = overlay.optString("colormap", ExplainSpec.COLORMAP),
+                alpha = alpha,
+            )
+        } catch (e: IllegalArgumentException) {
+            throw ContractException(e.message ?: where, e) // the message already names the key
+        }
     }
 
     /** Keeps the numeric test metrics (a tiny test bundle may carry only a note). */

@@ -209,6 +209,33 @@ data class OodSpec(val file: String, val threshold: Double, val qualityIssue: St
     }
 }
 
+/**
+ * model.json `explain`: the optional Grad-CAM model [file] (`explain.tflite`: the classifier's input;
+ * outputs the probability (1, 1) and the map (1, [heatmapHeight], [heatmapWidth]), told apart by
+ * rank) and how its overlay is drawn ([Overlay]: colour map [colormap], blended at [alpha]).
+ */
+data class ExplainSpec(
+    val file: String,
+    val method: String,
+    val heatmapHeight: Int,
+    val heatmapWidth: Int,
+    val colormap: String,
+    val alpha: Double,
+) {
+    init {
+        require(heatmapHeight > 0 && heatmapWidth > 0) {
+            "model.json explain.outputs.heatmap.shape must be [1, h, w] with h, w > 0, got [1, $heatmapHeight, $heatmapWidth]"
+        }
+        require(alpha in 0.0..1.0) { "model.json explain.overlay.alpha must be in [0, 1], got $alpha" }
+        require(colormap == COLORMAP) { "model.json explain.overlay.colormap must be '$COLORMAP' (the one the app draws), got '$colormap'" }
+    }
+
+    companion object {
+        /** The colour map [Overlay] draws, as the serving app does. */
+        const val COLORMAP = "jet"
+    }
+}
+
 /** The parts of model.json a consumer needs (contract 4), read once per bundle. */
 data class ModelSpec(
     val name: String,
@@ -225,6 +252,8 @@ data class ModelSpec(
     val ood: OodSpec? = null,
     /** The LiteRT model the phone runs (model.json `on_device` + `files`). */
     val onDevice: OnDeviceChoice = OnDeviceChoice.legacy(),
+    /** Where the model looked (Grad-CAM), or null for bundles without `explain.tflite`. */
+    val explain: ExplainSpec? = null,
 ) {
     init {
         require(threshold > 0.0 && threshold < 1.0) { "model.json decision_threshold must be in (0, 1), got $threshold" }

@@ -30,7 +30,10 @@ data class ModelRef(val name: String, val version: String)
 /**
  * One answer of `POST /v1/predict` (contract 5), or the same shape computed on the device.
  *
- * The image itself is deliberately not part of this type: nothing downstream of the answer may keep it.
+ * The photo itself is deliberately not part of this type: nothing downstream of the answer may keep it.
+ * The one exception is [explanation]'s overlay, present only when the user asked where the model
+ * looked (`?explain=1`): the map blended over the model's small input-size view, shown with the
+ * result and dropped with it, never written anywhere.
  */
 data class Prediction(
     val label: Label,
@@ -43,4 +46,6 @@ data class Prediction(
     val disclaimer: String,
     val latencyMs: Double,
     val source: InferenceSource = InferenceSource.REMOTE,
+    /** `explanation` of an answer to `?explain=1`; null when not asked for (or an older server). */
+    val explanation: Explanation? = null,
 )

@@ -27,6 +27,18 @@ data class AdviceView(
     val disclaimer: String,
 )
 
+/**
+ * The result screen's "Where the model looked" block, already worded: [overlay] when the answer
+ * carries the overlay ([Explanation.Available.overlayPng], shown beside the verdict), otherwise
+ * [text] says why there is none; [note] is the caveat that the map is no diagnosis.
+ */
+data class ExplanationView(
+    val title: String,
+    val text: String,
+    val note: String,
+    val overlay: Explanation.Available?,
+)
+
 /** One onboarding / instructions card. */
 data class PhotoTip(val title: String, val text: String)
 
@@ -94,6 +106,37 @@ object Presentation {
             disclaimer = prediction.disclaimer,
             retakeFirst = notALesion,
         )
+    }
+
+    /** The heading of the overlay block, and the setting that asks for it. */
+    const val EXPLANATION_TITLE = "Where the model looked"
+
+    /** Said under every map, whatever the server's note says. */
+    const val EXPLANATION_NOTE =
+        "Warm colours show the parts of the photo that weighed most in this estimate. The map shows what the " +
+            "model used, not where a lesion is or whether it is malignant. Not medical advice."
+
+    /**
+     * The overlay block for [prediction], or null when the user did not ask for it ([requested]:
+     * the setting "Show where the model looked").
+     */
+    fun explanation(prediction: Prediction, requested: Boolean): ExplanationView? {
+        if (!requested) return null
+        val note = prediction.explanation?.note?.ifBlank { null } ?: EXPLANATION_NOTE
+        return when (val e = prediction.explanation) {
+            is Explanation.Available -> ExplanationView(
+                EXPLANATION_TITLE, "Overlay on the photo as the model saw it (${e.overlayWidth}×${e.overlayHeight} px).", note, e,
+            )
+            is Explanation.Unavailable -> ExplanationView(EXPLANATION_TITLE, "No map for this result: ${e.reason}", note, null)
+            null -> ExplanationView(
+                EXPLANATION_TITLE,
+                when (prediction.source) {
+                    InferenceSource.ON_DEVICE -> "No map for this result: the map is drawn by the server, not on this phone."
+                    InferenceSource.REMOTE -> "No map for this result: the server did not send one (it may predate this feature)."
+                },
+                note, null,
+            )
+        }
     }
 
     /** The advice screen: the recommendation text from the answer, plus the standing caveat. */
