@@ -52,6 +52,9 @@ class FlowViewModel(private val container: AppContainer) : ViewModel() {
     private var work: Job? = null
     private var cancel: CancellationSignal? = null
 
+    /** The setting "Show where the model looked" (remote analyses then ask for the overlay). */
+    val showExplanation: Boolean get() = container.settings.load().showExplanation
+
     /** Applies a user action or a work result (call on the main thread). */
     fun onEvent(event: FlowEvent) {
         val transition = FlowMachine.reduce(_state.value, event)
@@ -99,9 +102,10 @@ class FlowViewModel(private val container: AppContainer) : ViewModel() {
             // A 12-50 MP photo would not fit the Lambda path (~4.5 MB) nor upload fast: send the
             // downscaled JPEG (a few hundred kB), made once per photo.
             val upload = current.upload ?: container.prepareUpload(current.bytes).also { current.upload = it }
+            // "Show where the model looked": the answer then carries the overlay (kept in memory with the result only).
             container.apiClient().predict(upload.bytes, upload.contentType, { sent, total ->
                 viewModelScope.launch { onEvent(FlowEvent.Progress(sent.toFloat() / total)) }
-            }, signal)
+            }, signal, explain = showExplanation)
         }
         InferenceMode.ON_DEVICE -> container.onDeviceAnalyzer().analyse(current.bytes)
     }

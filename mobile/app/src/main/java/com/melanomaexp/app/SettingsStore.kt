@@ -16,6 +16,7 @@ class SettingsStore(context: Context) {
             apiKey = prefs.getString(KEY_API_KEY, null) ?: defaults.apiKey,
             mode = prefs.getString(KEY_MODE, null)?.let { runCatching { InferenceMode.valueOf(it) }.getOrNull() } ?: defaults.mode,
             timeoutSeconds = prefs.getInt(KEY_TIMEOUT, defaults.timeoutSeconds),
+            showExplanation = prefs.getBoolean(KEY_EXPLAIN, defaults.showExplanation),
         )
     }
 
@@ -24,6 +25,7 @@ class SettingsStore(context: Context) {
         putString(KEY_API_KEY, settings.apiKey)
         putString(KEY_MODE, settings.mode.name)
         putInt(KEY_TIMEOUT, settings.timeoutSeconds)
+        putBoolean(KEY_EXPLAIN, settings.showExplanation)
     }
 
     var onboardingSeen: Boolean
@@ -36,5 +38,6 @@ class SettingsStore(context: Context) {
         const val KEY_MODE = "mode"
         const val KEY_TIMEOUT = "timeout_s"
         const val KEY_ONBOARDING = "onboarding_seen"
+        const val KEY_EXPLAIN = "show_explanation"
     }
 }

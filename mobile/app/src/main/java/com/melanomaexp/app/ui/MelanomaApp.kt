@@ -33,6 +33,7 @@ fun MelanomaApp(flow: FlowViewModel, settings: SettingsViewModel, modelInfo: Mod
         is Screen.Working -> WorkingScreen(screen, onCancel = { send(FlowEvent.Cancel) })
         is Screen.Result -> ResultScreen(
             view = Presentation.result(screen.prediction),
+            explanation = Presentation.explanation(screen.prediction, requested = flow.showExplanation),
             onAdvice = { send(FlowEvent.ShowAdvice) },
             onNewPhoto = { send(FlowEvent.NewPhoto) },
         )

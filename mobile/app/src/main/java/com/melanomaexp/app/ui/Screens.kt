@@ -1,6 +1,9 @@
 package com.melanomaexp.app.ui
 
+import android.graphics.BitmapFactory
+import androidx.compose.foundation.Image
 import androidx.compose.foundation.layout.Arrangement
+import androidx.compose.foundation.layout.aspectRatio
 import androidx.compose.foundation.layout.Column
 import androidx.compose.foundation.layout.Spacer
 import androidx.compose.foundation.layout.fillMaxSize
@@ -17,12 +20,16 @@ import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.OutlinedButton
 import androidx.compose.material3.Text
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.remember
+import androidx.compose.ui.graphics.FilterQuality
+import androidx.compose.ui.graphics.asImageBitmap
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.res.stringResource
 import androidx.compose.ui.text.font.FontWeight
 import androidx.compose.ui.unit.dp
 import com.melanomaexp.app.R
 import com.melanomaexp.core.AdviceView
+import com.melanomaexp.core.ExplanationView
 import com.melanomaexp.core.Failure
 import com.melanomaexp.core.FlowEvent
 import com.melanomaexp.core.InferenceMode
@@ -88,7 +95,12 @@ fun WorkingScreen(screen: Screen.Working, onCancel: () -> Unit) = Page {
 }
 
 @Composable
-fun ResultScreen(view: ResultView, onAdvice: () -> Unit, onNewPhoto: () -> Unit) = Page(view.disclaimer) {
+fun ResultScreen(
+    view: ResultView,
+    explanation: ExplanationView?,
+    onAdvice: () -> Unit,
+    onNewPhoto: () -> Unit,
+) = Page(view.disclaimer) {
     Text(view.headline, style = MaterialTheme.typography.headlineSmall, color = view.tone.color())
     if (view.retakeFirst) {
         // No lesion in the photo: the estimate is shown, but not as a gauge that reads like an answer.
@@ -97,6 +109,7 @@ fun ResultScreen(view: ResultView, onAdvice: () -> Unit, onNewPhoto: () -> Unit)
         Text(view.probabilityText, style = MaterialTheme.typography.titleMedium)
         LinearProgressIndicator(progress = { view.malignantPercent / 100f }, color = view.tone.color(), modifier = Modifier.fillMaxWidth())
     }
+    explanation?.let { ExplanationCard(it) }
     if (view.qualityWarnings.isNotEmpty()) {
         Card(Modifier.fillMaxWidth()) {
             Column(Modifier.padding(16.dp)) { view.qualityWarnings.forEach { Text(it) } }
@@ -105,6 +118,28 @@ fun ResultScreen(view: ResultView, onAdvice: () -> Unit, onNewPhoto: () -> Unit)
     Text(view.sourceNote, style = MaterialTheme.typography.bodySmall)
     Button(onClick = onAdvice, modifier = Modifier.fillMaxWidth()) { Text(stringResource(R.string.show_advice)) }
     OutlinedButton(onClick = onNewPhoto, modifier = Modifier.fillMaxWidth()) { Text(stringResource(R.string.new_photo)) }
+}
+
+/** "Where the model looked": the server's overlay (PNG, the model-input size) with its caveat, or why there is none. */
+@Composable
+fun ExplanationCard(view: ExplanationView) = Card(Modifier.fillMaxWidth()) {
+    Column(Modifier.padding(16.dp), verticalArrangement = Arrangement.spacedBy(8.dp)) {
+        Text(view.title, fontWeight = FontWeight.Bold)
+        val overlay = view.overlay
+        val bitmap = remember(overlay) {
+            overlay?.let { BitmapFactory.decodeByteArray(it.overlayPng, 0, it.overlayPng.size)?.asImageBitmap() }
+        }
+        if (overlay != null && bitmap != null) {
+            Image(
+                bitmap = bitmap,
+                contentDescription = view.title,
+                filterQuality = FilterQuality.Low,
+                modifier = Modifier.fillMaxWidth().aspectRatio(overlay.overlayWidth.toFloat() / overlay.overlayHeight),
+            )
+        }
+        Text(view.text, style = MaterialTheme.typography.bodySmall)
+        Text(view.note, style = MaterialTheme.typography.bodySmall)
+    }
 }
 
 @Composable

@@ -1,13 +1,17 @@
 package com.melanomaexp.app.ui
 
+import androidx.compose.foundation.layout.Column
 import androidx.compose.foundation.layout.Row
+import androidx.compose.foundation.layout.Spacer
 import androidx.compose.foundation.layout.fillMaxWidth
+import androidx.compose.foundation.layout.width
 import androidx.compose.foundation.text.KeyboardOptions
 import androidx.compose.material3.Button
 import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.OutlinedButton
 import androidx.compose.material3.OutlinedTextField
 import androidx.compose.material3.RadioButton
+import androidx.compose.material3.Switch
 import androidx.compose.material3.Text
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.getValue
@@ -16,13 +20,14 @@ import androidx.compose.ui.Modifier
 import androidx.compose.ui.res.stringResource
 import androidx.compose.ui.text.input.KeyboardType
 import androidx.compose.ui.text.input.PasswordVisualTransformation
+import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import com.melanomaexp.app.R
 import com.melanomaexp.app.SettingsViewModel
 import com.melanomaexp.core.AppSettings
 import com.melanomaexp.core.InferenceMode
 
-/** Endpoint URL, API key, timeout and inference mode; validation comes from the core. */
+/** Endpoint URL, API key, timeout, inference mode and "Show where the model looked"; validation comes from the core. */
 @Composable
 fun SettingsScreen(viewModel: SettingsViewModel, onSaved: (AppSettings) -> Unit, onCancel: () -> Unit) {
     val state by viewModel.state.collectAsStateWithLifecycle()
@@ -33,6 +38,15 @@ fun SettingsScreen(viewModel: SettingsViewModel, onSaved: (AppSettings) -> Unit,
             Row(verticalAlignment = Alignment.CenterVertically) {
                 RadioButton(selected = draft.mode == mode, onClick = { viewModel.edit { it.copy(mode = mode) } })
                 Text(stringResource(if (mode == InferenceMode.REMOTE) R.string.settings_mode_remote else R.string.settings_mode_on_device))
+            }
+        }
+        // Where the model looked (Grad-CAM): remote analyses ask the server for the map (?explain=1).
+        Row(verticalAlignment = Alignment.CenterVertically) {
+            Switch(checked = draft.showExplanation, onCheckedChange = { on -> viewModel.edit { it.copy(showExplanation = on) } })
+            Spacer(Modifier.width(12.dp))
+            Column {
+                Text(stringResource(R.string.settings_show_explanation))
+                Text(stringResource(R.string.settings_show_explanation_hint), style = MaterialTheme.typography.bodySmall)
             }
         }
         OutlinedTextField(
