@@ -52,6 +52,38 @@ class ApiClientLiveTest {
     }
 
     @Test
+    fun `asked where the model looked, the real server's overlay is the one Overlay draws from its map`() {
+        // Real dermoscopy (ISIC UDA-1, CC0) through the real server with ?explain=1.
+        val bytes = TestEnv.fixture("dermoscopy.jpg")
+        val plain = client.predict(bytes, "image/jpeg")
+        val remote = client.predict(bytes, "image/jpeg", explain = true)
+        assertEquals(null, plain.explanation)
+        assertEquals(plain.malignantProbability, remote.malignantProbability, 1e-9)
+        val explanation = remote.explanation
+        assertTrue("available: $explanation", explanation is Explanation.Available)
+        explanation as Explanation.Available
+        val spec = TestEnv.bundleSpec.explain!!
+        assertEquals(spec.heatmapHeight to spec.heatmapWidth, explanation.heatmap.height to explanation.heatmap.width)
+        // The PNG the server sent is the fixtures' overlay of this photo (same bundle, same code)...
+        val case = TestEnv.expected.getJSONObject("explain").getJSONObject("cases").getJSONObject("dermoscopy_jpg")
+        val sent = javax.imageio.ImageIO.read(java.io.ByteArrayInputStream(explanation.overlayPng))
+        val fixture = javax.imageio.ImageIO.read(java.io.File(TestEnv.fixturesDir, case.getString("overlay")))
+        assertEquals(fixture.width to fixture.height, sent.width to sent.height)
+        val sentPixels = sent.getRGB(0, 0, sent.width, sent.height, null, 0, sent.width)
+        assertTrue("the server's overlay equals the fixture's",
+            sentPixels.contentEquals(fixture.getRGB(0, 0, fixture.width, fixture.height, null, 0, fixture.width)))
+        // ...and the phone draws the same picture from the map in the answer (4 decimals: within a level).
+        val values = readF32(java.io.File(TestEnv.fixturesDir, case.getString("input")))
+        val drawn = Overlay.draw(ModelInput(sent.height, sent.width, 3, values), explanation.heatmap, spec.alpha)
+        var maxDiff = 0
+        for (i in drawn.pixels.indices) for (shift in intArrayOf(16, 8, 0)) {
+            maxDiff = maxOf(maxDiff, kotlin.math.abs(((drawn.pixels[i] shr shift) and 0xFF) - ((sentPixels[i] shr shift) and 0xFF)))
+        }
+        assertTrue("largest channel difference $maxDiff", maxDiff <= 1)
+        assertTrue(explanation.note, explanation.note.contains("not medical advice", ignoreCase = true))
+    }
+
+    @Test
     fun `GET v1 model equals the bundle's model json`() {
         assertEquals(TestEnv.bundleSpec, client.model())
         assertTrue(client.isHealthy())
