@@ -34,17 +34,30 @@ fun interface ProbabilityModel {
 }
 
 /**
+ * Runs the bundle's `explain.tflite` (model.json `explain`): the same input as the classifier, the
+ * Grad-CAM map of its rank-3 output `[1, h, w]`, values in [0, 1]. The Android layer implements it
+ * with the LiteRT Interpreter ([Heatmap.fromModelOutput] cleans the output as the server does).
+ */
+fun interface HeatmapModel {
+    /** The map for one preprocessed input. */
+    fun heatmap(input: ModelInput): Heatmap
+}
+
+/**
  * On-device inference: decode → quality gate → preprocess → model (+ not-a-lesion check) → advice,
  * giving the same [Prediction] shape as the endpoint. The photo bytes are only read, never kept.
  *
  * [oodModel] runs the bundle's `ood.tflite` when model.json has an `ood` entry; without it the
  * phone answers like a server whose bundle lacks the file (no `not_a_lesion` check).
+ * [heatmapModel] runs `explain.tflite` when model.json has an `explain` entry, only for an analysis
+ * asked to explain; without it such an analysis says why there is no map, as the server does.
  */
 class OnDeviceAnalyzer(
     private val spec: ModelSpec,
     private val decoder: ImageDecoder,
     private val model: ProbabilityModel,
     oodModel: OodScoreModel? = null,
+    private val heatmapModel: HeatmapModel? = null,
     private val clock: () -> Long = System::nanoTime,
 ) {
     private val preprocessor = Preprocessor(spec.input)
@@ -53,11 +66,23 @@ class OnDeviceAnalyzer(
         NotALesionCheck(ood, m)
     }
 
+    init {
+        require(heatmapModel == null || spec.explain != null) { "an explain model was given but model.json has no explain entry" }
+    }
+
     /** Whether this analyzer runs the not-a-lesion check. */
     val checksNotALesion: Boolean get() = notALesion != null
 
-    /** Analyses one photo; throws [IllegalArgumentException] if it cannot be decoded. */
-    fun analyse(photo: ByteArray): Prediction {
+    /** Whether this analyzer can draw where the model looked (model.json `explain` and its model). */
+    val explains: Boolean get() = heatmapModel != null
+
+    /**
+     * Analyses one photo; throws [IllegalArgumentException] if it cannot be decoded. With [explain]
+     * (the setting "Show where the model looked") the answer carries an [Explanation]: the map of
+     * `explain.tflite` over the model input, drawn by [Overlay.draw] at model.json's alpha, or why
+     * there is none; without it `explain.tflite` is not run.
+     */
+    fun analyse(photo: ByteArray, explain: Boolean = false): Prediction {
         val start = clock()
         val decoded = decoder.decode(photo)
         val gate = QualityCheck.assess(decoded, spec.qualityGate)
@@ -66,6 +91,8 @@ class OnDeviceAnalyzer(
         // Same order as the server's answer: the gate's issues, then not_a_lesion.
         val issues = gate.issues + (notALesion?.issues(input) ?: emptyList())
         val (label, advice) = Advisor.recommend(spec, p, issues)
+        // Timed with the answer, as the server times `?explain=1`.
+        val explanation = if (explain) explanation(input) else null
         return Prediction(
             label = label,
             malignantProbability = p,
@@ -77,6 +104,28 @@ class OnDeviceAnalyzer(
             disclaimer = spec.disclaimer,
             latencyMs = (clock() - start) / 1e6,
             source = InferenceSource.ON_DEVICE,
+            explanation = explanation,
         )
+    }
+
+    private fun explanation(input: ModelInput): Explanation {
+        val entry = spec.explain ?: return Explanation.Unavailable(NO_EXPLAIN_ENTRY, Explanation.NOTE)
+        val explainer = heatmapModel ?: return Explanation.Unavailable(
+            "this build of the app lacks ${entry.file} (model.json explain names it), so this phone cannot draw the map",
+            Explanation.NOTE,
+        )
+        val map = explainer.heatmap(input)
+        check(map.height == entry.heatmapHeight && map.width == entry.heatmapWidth) {
+            "${entry.file} gave a ${map.height}x${map.width} map but model.json explain.outputs.heatmap.shape says " +
+                "[1, ${entry.heatmapHeight}, ${entry.heatmapWidth}]: copy all files from the same export"
+        }
+        return Explanation.Available(entry.method, map, OverlayImage.Pixels(Overlay.draw(input, map, entry.alpha)), Explanation.NOTE)
+    }
+
+    companion object {
+        /** Why a bundle without model.json `explain` draws no map (as the server's reason). */
+        const val NO_EXPLAIN_ENTRY =
+            "this phone's model has no map: its model.json has no explain entry (exported before explanations " +
+                "existed, or a model that cannot be explained, such as an ensemble); re-export the bundle to get one"
     }
 }

@@ -17,6 +17,35 @@ class Heatmap(val height: Int, val width: Int, val values: DoubleArray) {
 
     /** The value at row [y], column [x]. */
     fun at(y: Int, x: Int): Double = values[y * width + x]
+
+    companion object {
+        /**
+         * The map a LiteRT model returned ([values]: [height] x [width] float32, row-major), cleaned
+         * as the serving app cleans `explain.tflite`'s output (`np.nan_to_num(np.clip(map, 0, 1))`):
+         * clipped to [0, 1], NaN read as 0.
+         */
+        fun fromModelOutput(height: Int, width: Int, values: FloatArray): Heatmap =
+            Heatmap(height, width, DoubleArray(values.size) { i -> values[i].let { if (it.isNaN()) 0.0 else it.toDouble().coerceIn(0.0, 1.0) } })
+    }
+}
+
+/**
+ * An explanation overlay, the model input's size: as the server sent it ([Png]) or drawn on the
+ * phone by [Overlay.draw] ([Pixels], no PNG round trip). Either holds a small copy of the photo and
+ * lives in memory with the result only.
+ */
+sealed interface OverlayImage {
+    val width: Int
+    val height: Int
+
+    /** The answer's `overlay_png`, decoded from base64: PNG bytes of [width] x [height]. */
+    class Png(val bytes: ByteArray, override val width: Int, override val height: Int) : OverlayImage
+
+    /** An overlay drawn on the phone: opaque ARGB pixels. */
+    class Pixels(val image: ArgbImage) : OverlayImage {
+        override val width: Int get() = image.width
+        override val height: Int get() = image.height
+    }
 }
 
 /**
@@ -28,21 +57,37 @@ sealed interface Explanation {
     val note: String
 
     /**
-     * The map and the server's overlay of it on the pixels the model saw ([overlayPng], PNG,
-     * [overlayWidth] x [overlayHeight]: the model input size). The overlay holds a small copy of the
-     * photo: it lives in memory with the result only.
+     * The map and its overlay on the pixels the model saw ([overlay], [overlayWidth] x
+     * [overlayHeight]: the model input size): the server's PNG for a remote answer, the phone's own
+     * drawing for an on-device one. The overlay holds a small copy of the photo: it lives in memory
+     * with the result only.
      */
     class Available(
         val method: String,
         val heatmap: Heatmap,
-        val overlayPng: ByteArray,
-        val overlayWidth: Int,
-        val overlayHeight: Int,
+        val overlay: OverlayImage,
         override val note: String,
-    ) : Explanation
+    ) : Explanation {
+        /** The server's overlay, as the answer carries it (PNG bytes, `overlay_size` [width, height]). */
+        constructor(method: String, heatmap: Heatmap, overlayPng: ByteArray, overlayWidth: Int, overlayHeight: Int, note: String) :
+            this(method, heatmap, OverlayImage.Png(overlayPng, overlayWidth, overlayHeight), note)
 
-    /** No map for this answer (an older bundle, an ensemble): [reason] says why. */
+        val overlayWidth: Int get() = overlay.width
+        val overlayHeight: Int get() = overlay.height
+
+        /** The server's PNG; null for an overlay drawn on the phone ([OverlayImage.Pixels]). */
+        val overlayPng: ByteArray? get() = (overlay as? OverlayImage.Png)?.bytes
+    }
+
+    /** No map for this answer (an older bundle, an ensemble, a build without the map model): [reason] says why. */
     class Unavailable(val reason: String, override val note: String) : Explanation
+
+    companion object {
+        /** The serving app's note (`serving.explain.NOTE`), carried by the phone's own explanations too. */
+        const val NOTE =
+            "Where the model looked (Grad-CAM): warm colours weighed most in this verdict. It shows what the " +
+                "model used, not where a lesion is or whether it is malignant. Not medical advice."
+    }
 }
 
 /**

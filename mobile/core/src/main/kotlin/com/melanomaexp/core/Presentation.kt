@@ -29,8 +29,9 @@ data class AdviceView(
 
 /**
  * The result screen's "Where the model looked" block, already worded: [overlay] when the answer
- * carries the overlay ([Explanation.Available.overlayPng], shown beside the verdict), otherwise
- * [text] says why there is none; [note] is the caveat that the map is no diagnosis.
+ * carries the overlay ([Explanation.Available.overlay]: the server's PNG or the phone's own
+ * drawing, shown beside the verdict), otherwise [text] says why there is none; [note] is the caveat
+ * that the map is no diagnosis.
  */
 data class ExplanationView(
     val title: String,
@@ -131,7 +132,7 @@ object Presentation {
             null -> ExplanationView(
                 EXPLANATION_TITLE,
                 when (prediction.source) {
-                    InferenceSource.ON_DEVICE -> "No map for this result: the map is drawn by the server, not on this phone."
+                    InferenceSource.ON_DEVICE -> "No map for this result: “Show where the model looked” was off when this phone analysed the photo."
                     InferenceSource.REMOTE -> "No map for this result: the server did not send one (it may predate this feature)."
                 },
                 note, null,

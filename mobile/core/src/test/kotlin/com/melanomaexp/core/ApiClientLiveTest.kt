@@ -66,7 +66,7 @@ class ApiClientLiveTest {
         assertEquals(spec.heatmapHeight to spec.heatmapWidth, explanation.heatmap.height to explanation.heatmap.width)
         // The PNG the server sent is the fixtures' overlay of this photo (same bundle, same code)...
         val case = TestEnv.expected.getJSONObject("explain").getJSONObject("cases").getJSONObject("dermoscopy_jpg")
-        val sent = javax.imageio.ImageIO.read(java.io.ByteArrayInputStream(explanation.overlayPng))
+        val sent = javax.imageio.ImageIO.read(java.io.ByteArrayInputStream(explanation.overlayPng!!))
         val fixture = javax.imageio.ImageIO.read(java.io.File(TestEnv.fixturesDir, case.getString("overlay")))
         assertEquals(fixture.width to fixture.height, sent.width to sent.height)
         val sentPixels = sent.getRGB(0, 0, sent.width, sent.height, null, 0, sent.width)

@@ -140,6 +140,7 @@ class ExplanationTest {
         val shown = Presentation.explanation(withMap, requested = true)!!
         assertEquals("Where the model looked", shown.title)
         assertTrue(shown.overlay!!.overlayPng.contentEquals(png))
+        assertTrue(shown.overlay!!.overlay is OverlayImage.Png)
         assertTrue(shown.text, shown.text.contains("224×160"))
         assertTrue(shown.note, shown.note.contains("Not medical advice"))
         val none = Presentation.explanation(plain.copy(explanation = Explanation.Unavailable("an ensemble has no map", "")), true)!!
@@ -147,7 +148,7 @@ class ExplanationTest {
         assertTrue(none.text, none.text.contains("an ensemble has no map"))
         assertEquals("a blank note gets the app's caveat", Presentation.EXPLANATION_NOTE, none.note)
         val onPhone = Presentation.explanation(plain.copy(source = InferenceSource.ON_DEVICE), true)!!
-        assertTrue(onPhone.text, onPhone.text.contains("not on this phone"))
+        assertTrue(onPhone.text, onPhone.text.contains("was off when this phone analysed the photo"))
         assertTrue(Presentation.explanation(plain, true)!!.text.contains("server did not send one"))
     }
 }

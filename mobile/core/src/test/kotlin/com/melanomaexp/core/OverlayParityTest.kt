@@ -98,7 +98,7 @@ class OverlayParityTest {
             assertEquals(case.getInt("width") to case.getInt("height"), answer.overlayWidth to answer.overlayHeight)
             assertTrue(answer.note, answer.note.contains("not medical advice", ignoreCase = true))
             // The answer's PNG is the fixture's overlay, pixel for pixel.
-            val sent = png(answer.overlayPng)
+            val sent = png(answer.overlayPng!!) // a remote answer's overlay is the server's PNG
             assertTrue(name, sent.pixels.contentEquals(serverOverlay(case).pixels))
             // Its map is rounded to 4 decimals: drawn from it, the overlay is the serving app's
             // drawing of that map, and within a level of the PNG sent (the rounding moves a colour by
