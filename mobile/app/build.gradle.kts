@@ -65,15 +65,16 @@ dependencies {
 // Copies the on-device model from an exported bundle (contract 4) into the APK's assets:
 // model.json, the one LiteRT model its `on_device.recommended_model` names ("float": files.tflite,
 // model.tflite; "int8": files.tflite_int8, model_int8.tflite; no `on_device`, a bundle exported before
-// float and int8 were compared: int8, as before) and the not-a-lesion check (`ood.file`, ood.tflite)
-// when the bundle has one. The app picks its model from the same model.json by the same rule (the
+// float and int8 were compared: int8, as before), the not-a-lesion check (`ood.file`, ood.tflite)
+// and the map of where the model looked (`explain.file`, explain.tflite: about the float model's
+// size; run only when the user turns the map on) when the bundle has them. The app picks its model from the same model.json by the same rule (the
 // core's ModelJson / ModelSpec.onDeviceModelFile) and says so when the file is missing. Every file
 // of a previous export is deleted first, so nothing of it pairs with this model.json.
 //   ./gradlew :app:refreshModel -PbundleDir=../outputs/bundle   (relative to mobile/)
-val modelAssets = listOf("model.json", "model.tflite", "model_int8.tflite", "ood.tflite")
+val modelAssets = listOf("model.json", "model.tflite", "model_int8.tflite", "ood.tflite", "explain.tflite")
 tasks.register("refreshModel") {
     group = "melanoma"
-    description = "Copies model.json, its recommended on-device model and ood.tflite from -PbundleDir into the assets"
+    description = "Copies model.json, its recommended on-device model, ood.tflite and explain.tflite from -PbundleDir into the assets"
     val bundleDir = providers.gradleProperty("bundleDir")
     val mobileDir = rootProject.projectDir
     val assets = layout.projectDirectory.dir("src/main/assets").asFile
@@ -95,14 +96,19 @@ tasks.register("refreshModel") {
         }
         val model = (spec["files"] as? Map<*, *>)?.get(fileKey)?.toString() ?: defaultFile
         val ood = (spec["ood"] as? Map<*, *>)?.takeIf { it.isNotEmpty() }?.let { it["file"]?.toString() ?: "ood.tflite" }
-        (modelAssets + listOfNotNull(model, ood)).forEach { assets.resolve(it).delete() }
+        // Absent, null or empty (an older export, an ensemble): no map, as the app reads it.
+        val explain = (spec["explain"] as? Map<*, *>)?.takeIf { it.isNotEmpty() }?.let { it["file"]?.toString() ?: "explain.tflite" }
+        (modelAssets + listOfNotNull(model, ood, explain)).forEach { assets.resolve(it).delete() }
         assets.mkdirs()
-        for (name in listOfNotNull("model.json", model, ood)) {
+        for (name in listOfNotNull("model.json", model, ood, explain)) {
             val source = dir.resolve(name)
             if (!source.isFile) {
-                // Like a server whose bundle lacks it, the app then analyses without the check (and says so).
-                if (name == ood) logger.warn("$source is missing: this build has no not-a-lesion check") else
-                    throw GradleException("$source is missing (model.json names it)")
+                // Like a server whose bundle lacks it, the app then analyses without it (and says so).
+                when (name) {
+                    ood -> logger.warn("$source is missing: this build has no not-a-lesion check")
+                    explain -> logger.warn("$source is missing: this build draws no map of where the model looked")
+                    else -> throw GradleException("$source is missing (model.json names it)")
+                }
                 continue
             }
             source.copyTo(assets.resolve(name), overwrite = true)

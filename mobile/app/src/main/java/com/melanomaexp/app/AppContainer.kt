@@ -4,6 +4,7 @@ import android.content.Context
 import android.util.Log
 import com.melanomaexp.core.ApiClient
 import com.melanomaexp.core.ApiError
+import com.melanomaexp.core.HeatmapModel
 import com.melanomaexp.core.OodScoreModel
 import com.melanomaexp.core.ModelJson
 import com.melanomaexp.core.ModelSpec
@@ -15,8 +16,8 @@ import com.melanomaexp.core.UploadPhoto
 /**
  * Builds the core's objects with their Android implementations: settings on SharedPreferences,
  * the bundled model (assets/model.json + the LiteRT model its `on_device.recommended_model` names —
- * model.tflite or model_int8.tflite — and assets/ood.tflite when model.json has an `ood` entry) on
- * LiteRT, photos on Bitmap.
+ * model.tflite or model_int8.tflite — assets/ood.tflite when model.json has an `ood` entry and
+ * assets/explain.tflite when it has an `explain` entry) on LiteRT, photos on Bitmap.
  */
 class AppContainer(private val context: Context) {
     val settings = SettingsStore(context)
@@ -42,8 +43,12 @@ class AppContainer(private val context: Context) {
         val decodeSide = maxOf(spec.input.height, spec.input.width, spec.qualityGate.analysisMaxSidePx)
         val classifier = LiteRtModel(context, modelFile, spec)
         val notALesion = if (hasNotALesionCheck) LiteRtModel(context, spec.ood!!.file, spec) else null
+        // explain.tflite (the float model plus its gradient) is loaded on the first analysis that
+        // asks where the model looked, like the server's; with the setting off it never runs.
+        val explainer = if (hasExplainModel) lazy { LiteRtModel(context, spec.explain!!.file, spec) } else null
         OnDeviceAnalyzer(spec, BitmapImageDecoder(decodeSide), ProbabilityModel { classifier.output(it) },
-            notALesion?.let { model -> OodScoreModel { model.output(it) } })
+            notALesion?.let { model -> OodScoreModel { model.output(it) } },
+            explainer?.let { model -> HeatmapModel { model.value.heatmap(it) } })
     }
 
     /**
@@ -54,6 +59,17 @@ class AppContainer(private val context: Context) {
         val file = bundledSpec?.ood?.file ?: return@lazy false
         (context.assets.list("")?.contains(file) == true).also { present ->
             if (!present) Log.w(TAG, "model.json names $file but the build lacks it: no not-a-lesion check on this phone")
+        }
+    }
+
+    /**
+     * Whether on-device analysis can draw where the model looked: model.json has `explain` and the
+     * build has its file. Without the file, an analysis that asks says why there is no map.
+     */
+    val hasExplainModel: Boolean by lazy {
+        val file = bundledSpec?.explain?.file ?: return@lazy false
+        (context.assets.list("")?.contains(file) == true).also { present ->
+            if (!present) Log.w(TAG, "model.json names $file but the build lacks it: no map of where the model looked on this phone")
         }
     }
 

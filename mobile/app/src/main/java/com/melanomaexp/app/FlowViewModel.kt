@@ -52,7 +52,7 @@ class FlowViewModel(private val container: AppContainer) : ViewModel() {
     private var work: Job? = null
     private var cancel: CancellationSignal? = null
 
-    /** The setting "Show where the model looked" (remote analyses then ask for the overlay). */
+    /** The setting "Show where the model looked" (analyses, remote or on-device, then carry the overlay). */
     val showExplanation: Boolean get() = container.settings.load().showExplanation
 
     /** Applies a user action or a work result (call on the main thread). */
@@ -107,7 +107,8 @@ class FlowViewModel(private val container: AppContainer) : ViewModel() {
                 viewModelScope.launch { onEvent(FlowEvent.Progress(sent.toFloat() / total)) }
             }, signal, explain = showExplanation)
         }
-        InferenceMode.ON_DEVICE -> container.onDeviceAnalyzer().analyse(current.bytes)
+        // The same setting: explain.tflite runs only when it is on (the overlay stays in memory with the result).
+        InferenceMode.ON_DEVICE -> container.onDeviceAnalyzer().analyse(current.bytes, explain = showExplanation)
     }
 
     override fun onCleared() {

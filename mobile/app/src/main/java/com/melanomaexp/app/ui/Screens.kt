@@ -1,5 +1,6 @@
 package com.melanomaexp.app.ui
 
+import android.graphics.Bitmap
 import android.graphics.BitmapFactory
 import androidx.compose.foundation.Image
 import androidx.compose.foundation.layout.Arrangement
@@ -33,6 +34,7 @@ import com.melanomaexp.core.ExplanationView
 import com.melanomaexp.core.Failure
 import com.melanomaexp.core.FlowEvent
 import com.melanomaexp.core.InferenceMode
+import com.melanomaexp.core.OverlayImage
 import com.melanomaexp.core.PhotoTip
 import com.melanomaexp.core.ResultView
 import com.melanomaexp.core.Screen
@@ -120,14 +122,22 @@ fun ResultScreen(
     OutlinedButton(onClick = onNewPhoto, modifier = Modifier.fillMaxWidth()) { Text(stringResource(R.string.new_photo)) }
 }
 
-/** "Where the model looked": the server's overlay (PNG, the model-input size) with its caveat, or why there is none. */
+/**
+ * "Where the model looked": the overlay (the model-input size) — the server's PNG or the phone's own
+ * drawing — with its caveat, or why there is none.
+ */
 @Composable
 fun ExplanationCard(view: ExplanationView) = Card(Modifier.fillMaxWidth()) {
     Column(Modifier.padding(16.dp), verticalArrangement = Arrangement.spacedBy(8.dp)) {
         Text(view.title, fontWeight = FontWeight.Bold)
         val overlay = view.overlay
         val bitmap = remember(overlay) {
-            overlay?.let { BitmapFactory.decodeByteArray(it.overlayPng, 0, it.overlayPng.size)?.asImageBitmap() }
+            when (val image = overlay?.overlay) {
+                is OverlayImage.Png -> BitmapFactory.decodeByteArray(image.bytes, 0, image.bytes.size)?.asImageBitmap()
+                is OverlayImage.Pixels ->
+                    Bitmap.createBitmap(image.image.pixels, image.width, image.height, Bitmap.Config.ARGB_8888).asImageBitmap()
+                null -> null
+            }
         }
         if (overlay != null && bitmap != null) {
             Image(
