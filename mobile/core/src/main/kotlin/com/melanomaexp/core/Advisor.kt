@@ -114,10 +114,17 @@ class OnDeviceAnalyzer(
             "this build of the app lacks ${entry.file} (model.json explain names it), so this phone cannot draw the map",
             Explanation.NOTE,
         )
-        val map = explainer.heatmap(input)
-        check(map.height == entry.heatmapHeight && map.width == entry.heatmapWidth) {
-            "${entry.file} gave a ${map.height}x${map.width} map but model.json explain.outputs.heatmap.shape says " +
-                "[1, ${entry.heatmapHeight}, ${entry.heatmapWidth}]: copy all files from the same export"
+        // The map is an extra: when it cannot be drawn the verdict stands and the answer says why.
+        val map = try {
+            explainer.heatmap(input)
+        } catch (e: RuntimeException) {
+            return Explanation.Unavailable("this phone could not run ${entry.file} (${e.message ?: e.javaClass.simpleName}); " +
+                "the verdict above does not depend on it", Explanation.NOTE)
+        }
+        if (map.height != entry.heatmapHeight || map.width != entry.heatmapWidth) {
+            return Explanation.Unavailable("${entry.file} gave a ${map.height}x${map.width} map but model.json " +
+                "explain.outputs.heatmap.shape says [1, ${entry.heatmapHeight}, ${entry.heatmapWidth}]: copy all files " +
+                "from the same export", Explanation.NOTE)
         }
         return Explanation.Available(entry.method, map, OverlayImage.Pixels(Overlay.draw(input, map, entry.alpha)), Explanation.NOTE)
     }

@@ -157,16 +157,23 @@ class OnDeviceAnalyzerTest {
     }
 
     @Test
-    fun `a map whose shape is not model json's is a clear error`() {
+    fun `a map of the wrong shape or a failing explain model keeps the verdict and says why`() {
         val entry = spec.explain!!
+        val plain = OnDeviceAnalyzer(spec, JvmImageDecoder, RecordingModel(0.3)).analyse(dermoscopyPhoto)
         val transposedSize = JSONArray(List(entry.heatmapWidth + 1) { JSONArray(List(entry.heatmapHeight) { 0.5 }) })
-        val e = assertThrows(IllegalStateException::class.java) {
-            OnDeviceAnalyzer(spec, JvmImageDecoder, RecordingModel(0.3), heatmapModel = ServerMapModel(transposedSize))
-                .analyse(dermoscopyPhoto, explain = true)
-        }
-        assertTrue(e.message!!, e.message!!.contains(
+        val wrong = OnDeviceAnalyzer(spec, JvmImageDecoder, RecordingModel(0.3), heatmapModel = ServerMapModel(transposedSize))
+            .analyse(dermoscopyPhoto, explain = true)
+        assertEquals(plain.label to plain.recommendation, wrong.label to wrong.recommendation)
+        val reason = (wrong.explanation as Explanation.Unavailable).reason
+        assertTrue(reason, reason.contains(
             "gave a ${entry.heatmapWidth + 1}x${entry.heatmapHeight} map but model.json explain.outputs.heatmap.shape says " +
                 "[1, ${entry.heatmapHeight}, ${entry.heatmapWidth}]"))
+        val broken = OnDeviceAnalyzer(spec, JvmImageDecoder, RecordingModel(0.3),
+            heatmapModel = HeatmapModel { throw IllegalStateException("interpreter failed to load") })
+            .analyse(dermoscopyPhoto, explain = true)
+        assertEquals(plain.label to plain.malignantProbability, broken.label to broken.malignantProbability)
+        val why = (broken.explanation as Explanation.Unavailable).reason
+        assertTrue(why, why.contains("could not run explain.tflite (interpreter failed to load)"))
     }
 
     @Test
