@@ -5,6 +5,7 @@ Framework-free so the HTTP app, the Lambda handler and the benchmarks share exac
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 
 from serving.decode import decode_image, to_model_input
 from serving.explain import ExplainModel, unavailable
-from serving.model import BundleError, LiteRTModel, input_spec, load_model_json, public_view
+from serving.model import LiteRTModel, input_spec, load_model_json, public_view
 from serving.ood import load_ood
 from serving.quality import assess_quality
 from serving.recommend import recommend
@@ -107,7 +108,8 @@ class LesionService:
 
 
 def _explain_entry(bundle_dir: Path, spec: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
-    """model.json ``explain`` checked at start-up (its file must exist), or None and why not."""
+    """model.json ``explain`` checked at start-up, or None and why not (no entry, a null entry, or its
+    file missing from the deployment)."""
     if "explain" not in spec:
         return None, ("this bundle was exported before explanations existed (model.json has no "
                       f"explain entry and there is no explain.tflite): {REEXPORT}")
@@ -119,5 +121,9 @@ def _explain_entry(bundle_dir: Path, spec: dict[str, Any]) -> tuple[dict[str, An
                       "single-backbone model")
     path = Path(bundle_dir) / str(entry.get("file", "explain.tflite"))
     if not path.is_file():
-        raise BundleError(f"bundle file {path} is missing (model.json explain.file)")
+        # Like a missing ood.tflite: the map is an extra, the classifier still serves; said once.
+        logging.getLogger(__name__).warning(
+            "model.json names %s but the bundle %s lacks it: serving without explanations", path.name, bundle_dir)
+        return None, (f"this deployment lacks {path.name} (model.json explain names it): copy every file of the "
+                      "bundle, or " + REEXPORT)
     return entry, ""

@@ -110,7 +110,7 @@ def test_a_photo_with_quality_issues_still_gets_its_map(server):
     assert body["explanation"]["available"] is True and body["explanation"]["overlay_png"]
 
 
-@pytest.mark.parametrize("variant", ["older bundle (no explain key)", "explain null"])
+@pytest.mark.parametrize("variant", ["older bundle (no explain key)", "explain null", "file left out of the deployment"])
 def test_bundle_without_explain_model_answers_the_verdict_and_says_why(tiny_bundle, tmp_path, variant):
     from fastapi.testclient import TestClient
 
@@ -122,8 +122,8 @@ def test_bundle_without_explain_model_answers_the_verdict_and_says_why(tiny_bund
     spec = json.loads((bundle / "model.json").read_text())
     if variant.startswith("older"):
         del spec["explain"]
-    else:
-        spec["explain"] = None
+    elif variant.startswith("explain null"):
+        spec["explain"] = None  # (else: model.json names explain.tflite, the copy lacks it: still serves)
     (bundle / "explain.tflite").unlink()
     (bundle / "model.json").write_text(json.dumps(spec))
     client = TestClient(create_app(Settings(bundle_dir=bundle)), raise_server_exceptions=False)
@@ -136,6 +136,8 @@ def test_bundle_without_explain_model_answers_the_verdict_and_says_why(tiny_bund
     exp = body["explanation"]
     assert exp["available"] is False and "overlay_png" not in exp and "heatmap" not in exp
     assert "re-export the bundle with melanoma export" in exp["reason"]
+    if variant.startswith("file"):
+        assert "this deployment lacks explain.tflite" in exp["reason"]
     assert "not medical advice" in exp["note"].lower()
 
 
