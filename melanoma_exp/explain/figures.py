@@ -66,7 +66,7 @@ def explain_figure(item: Explained, path: Path) -> Path:
              *textwrap.wrap(item.answer.get("disclaimer") or DISCLAIMER, 88)]
     fig.text(0.02, 0.01, "\n".join(lines), fontsize=6.5, va="bottom", wrap=True)
     fig.subplots_adjust(bottom=0.06 + 0.022 * len(lines), top=0.9)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight", pad_inches=0.15)
     plt.close(fig)
     return path
 
