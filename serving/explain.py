@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import base64
 import io
-import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from serving.model import BundleError
+from serving.model import BundleError, Interpreter
 
 NOTE = ("Where the model looked (Grad-CAM): warm colours weighed most in this verdict. It shows what the "
         "model used, not where a lesion is or whether it is malignant. Not medical advice.")
@@ -30,40 +29,29 @@ class ExplainModel:
     """One LiteRT interpreter for ``explain.tflite``; a lock serialises calls."""
 
     def __init__(self, bundle_dir: Path, entry: dict[str, Any], *, threads: int = 2):
-        from ai_edge_litert.interpreter import Interpreter
-
-        path = Path(bundle_dir) / str(entry.get("file", "explain.tflite"))
-        if not path.is_file():
-            raise BundleError(f"bundle file {path} is missing (model.json explain.file)")
         self.alpha = float((entry.get("overlay") or {}).get("alpha", 0.4))
         if not 0.0 <= self.alpha <= 1.0:
             raise BundleError(f"model.json explain.overlay.alpha must be in [0, 1], got {self.alpha}")
         self.method = str(entry.get("method", "grad-cam"))
-        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
-        self.interpreter.allocate_tensors()
-        self._input = self.interpreter.get_input_details()[0]
-        outputs = self.interpreter.get_output_details()
-        heat = [o for o in outputs if len(o["shape"]) == 3]
-        prob = [o for o in outputs if len(o["shape"]) == 2]
-        if len(heat) != 1 or len(prob) != 1:
-            raise BundleError(f"{path}: expected outputs probability (1, 1) and heatmap (1, h, w), got "
-                              f"{[tuple(o['shape']) for o in outputs]}")
-        self._heat, self._prob = heat[0], prob[0]
-        self._lock = threading.Lock()
+        self.runner = Interpreter(Path(bundle_dir) / str(entry.get("file", "explain.tflite")), threads=threads,
+                                  what="model.json explain.file")
+        ranks = [len(out["shape"]) for out in self.runner.outputs]
+        if sorted(ranks) != [2, 3]:
+            raise BundleError(f"{self.runner.path}: expected outputs probability (1, 1) and heatmap (1, h, w), got "
+                              f"{[tuple(o['shape']) for o in self.runner.outputs]}")
+        self._heat, self._prob = ranks.index(3), ranks.index(2)
 
     def explain(self, image: np.ndarray) -> tuple[float, np.ndarray]:
         """``(P(malignant), heatmap (h, w) float32 0..1)`` for one preprocessed image ``(H, W, 3)``."""
-        batch = np.ascontiguousarray(image[np.newaxis], dtype=np.float32)
-        with self._lock:
-            self.interpreter.set_tensor(self._input["index"], batch)
-            self.interpreter.invoke()
-            heatmap = self.interpreter.get_tensor(self._heat["index"])[0].copy()
-            probability = float(self.interpreter.get_tensor(self._prob["index"]).reshape(-1)[0])
+        outputs = self.runner.run(image)
+        heatmap, probability = outputs[self._heat][0], float(outputs[self._prob].reshape(-1)[0])
         return probability, np.nan_to_num(np.clip(heatmap, 0.0, 1.0))
 
-    def explanation(self, image: np.ndarray) -> dict[str, Any]:
-        """The answer's ``explanation``: the map, and the overlay on ``image`` as a base64 PNG."""
-        _, heatmap = self.explain(image)
+    def explanation(self, image: np.ndarray, heatmap: np.ndarray | None = None) -> dict[str, Any]:
+        """The answer's ``explanation``: the map (run now, or the ``heatmap`` `explain` gave for this
+        image), and the overlay on ``image`` as a base64 PNG."""
+        if heatmap is None:
+            _, heatmap = self.explain(image)
         png = overlay_png(overlay(image, heatmap, self.alpha))
         return {
             "available": True,

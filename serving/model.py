@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,33 +125,58 @@ def public_view(spec: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in spec.items() if key not in INTERNAL_KEYS}
 
 
+class Interpreter:
+    """One LiteRT interpreter for a bundle file, loaded once and shared: one preprocessed image in, all
+    its outputs out; a lock serialises calls (an interpreter is not thread-safe). The classifier, the
+    not-a-lesion scorer and the explanation model all run through it."""
+
+    def __init__(self, path: Path, *, threads: int = 2, what: str = "model.json files"):
+        from ai_edge_litert.interpreter import Interpreter as LiteRT
+
+        if not path.is_file():
+            raise BundleError(f"bundle file {path} is missing ({what})")
+        self.path = path
+        self.interpreter = LiteRT(model_path=str(path), num_threads=threads)
+        self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]
+        self.outputs = self.interpreter.get_output_details()
+        self._lock = threading.Lock()
+
+    def run(self, image: np.ndarray) -> list[np.ndarray]:
+        """Every output (in `outputs` order, copied) for one image ``(H, W, 3)`` float32."""
+        batch = np.ascontiguousarray(image[np.newaxis], dtype=np.float32)
+        with self._lock:
+            self.interpreter.set_tensor(self.input["index"], batch)
+            self.interpreter.invoke()
+            return [self.interpreter.get_tensor(out["index"]).copy() for out in self.outputs]
+
+
+def optional_bundle_file(bundle_dir: Path, entry: dict[str, Any], default: str, without: str) -> Path | None:
+    """The file an optional model.json entry (``ood``, ``explain``) names, or None, said once in the log,
+    when the deployment left it out: the classifier still serves, ``without`` the extra."""
+    path = Path(bundle_dir) / str(entry.get("file", default))
+    if path.is_file():
+        return path
+    logging.getLogger(__name__).warning("model.json names %s but the bundle %s lacks it: serving without %s",
+                                        path.name, bundle_dir, without)
+    return None
+
+
 class LiteRTModel:
-    """One LiteRT interpreter, loaded once and shared; a lock serialises calls (not thread-safe)."""
+    """The classifier (``model.tflite`` or ``model_int8.tflite``) on one shared `Interpreter`."""
 
     def __init__(self, bundle_dir: Path, spec: dict[str, Any], *, variant: str = "float", threads: int = 2):
-        from ai_edge_litert.interpreter import Interpreter
-
         file_key = "tflite" if variant == "float" else "tflite_int8"
-        path = Path(bundle_dir) / spec["files"][file_key]
-        if not path.is_file():
-            raise BundleError(f"bundle file {path} is missing (model.json files.{file_key})")
-        self.path = path
-        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
-        self.interpreter.allocate_tensors()
-        self._input = self.interpreter.get_input_details()[0]
-        self._output = self.interpreter.get_output_details()[0]
-        self._lock = threading.Lock()
+        self.runner = Interpreter(Path(bundle_dir) / spec["files"][file_key], threads=threads,
+                                  what=f"model.json files.{file_key}")
+        self.path = self.runner.path
         expected = input_spec(spec)
-        shape = tuple(int(d) for d in self._input["shape"])
+        shape = tuple(int(d) for d in self.runner.input["shape"])
         if shape[1:] != (expected.height, expected.width, 3):
-            raise BundleError(f"{path} takes input shape {shape}, model.json says "
+            raise BundleError(f"{self.path} takes input shape {shape}, model.json says "
                               f"{expected.height}x{expected.width}x3")
 
     def predict(self, image: np.ndarray) -> float:
         """Return the malignant probability for one image ``(H, W, 3)`` float32 0-255."""
-        batch = np.ascontiguousarray(image[np.newaxis], dtype=np.float32)
-        with self._lock:
-            self.interpreter.set_tensor(self._input["index"], batch)
-            self.interpreter.invoke()
-            out = self.interpreter.get_tensor(self._output["index"])
+        (out, *_) = self.runner.run(image)
         return float(np.clip(out.reshape(-1)[0], 0.0, 1.0))

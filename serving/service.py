@@ -5,7 +5,6 @@ Framework-free so the HTTP app, the Lambda handler and the benchmarks share exac
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ import numpy as np
 
 from serving.decode import decode_image, to_model_input
 from serving.explain import ExplainModel, unavailable
-from serving.model import LiteRTModel, input_spec, load_model_json, public_view
+from serving.model import LiteRTModel, input_spec, load_model_json, optional_bundle_file, public_view
 from serving.ood import load_ood
 from serving.quality import assess_quality
 from serving.recommend import recommend
@@ -65,16 +64,16 @@ class LesionService:
         return self._explainer
 
     def model_input(self, data: bytes) -> np.ndarray:
-        """The pixels the model sees for one upload (``(H, W, 3)`` float32 0-255), as ``analyse``."""
-        return self._prepare(data)[2]
+        """The pixels the model sees for one upload (``(H, W, 3)`` float32 0-255), as ``analyse``
+        (raises ApiError on bad input); no quality gate, no model."""
+        return self._pixels(self._decode(data))
 
-    def _prepare(self, data: bytes) -> tuple[Any, Any, np.ndarray]:
-        decoded = decode_image(data, min_side=self.decode_side, max_pixels=self.settings.max_pixels)
-        quality = assess_quality(decoded.image, decoded.original_size, self.gate)
-        pixels = to_model_input(decoded.image, height=self.input.height, width=self.input.width,
-                                resize_method=self.input.resize_method,
-                                resize_aspect=self.input.resize_aspect)
-        return decoded, quality, pixels
+    def _decode(self, data: bytes):
+        return decode_image(data, min_side=self.decode_side, max_pixels=self.settings.max_pixels)
+
+    def _pixels(self, decoded) -> np.ndarray:
+        return to_model_input(decoded.image, height=self.input.height, width=self.input.width,
+                              resize_method=self.input.resize_method, resize_aspect=self.input.resize_aspect)
 
     def analyse(self, data: bytes, explain: bool = False) -> dict[str, Any]:
         """Decode, check quality, predict and advise for one upload (raises ApiError on bad input).
@@ -84,7 +83,9 @@ class LesionService:
         model used, never a diagnosis. Without it no explanation work is done and the key is absent.
         """
         start = time.perf_counter()
-        _, quality, pixels = self._prepare(data)
+        decoded = self._decode(data)
+        quality = assess_quality(decoded.image, decoded.original_size, self.gate)
+        pixels = self._pixels(decoded)
         p_malignant = predict_tta(self.model.predict, pixels, self.settings.tta)
         issues = list(quality.issues) + (self.ood.issues(pixels) if self.ood is not None else [])
         label, advice = recommend(p_malignant, self.threshold, self.spec["recommendation_bands"], issues)
@@ -119,11 +120,8 @@ def _explain_entry(bundle_dir: Path, spec: dict[str, Any]) -> tuple[dict[str, An
                       "found no single convolutional block to explain, e.g. an averaged ensemble or a "
                       f"head whose gradient LiteRT lacks; it said why). To get one, {REEXPORT} from a "
                       "single-backbone model")
-    path = Path(bundle_dir) / str(entry.get("file", "explain.tflite"))
-    if not path.is_file():
-        # Like a missing ood.tflite: the map is an extra, the classifier still serves; said once.
-        logging.getLogger(__name__).warning(
-            "model.json names %s but the bundle %s lacks it: serving without explanations", path.name, bundle_dir)
-        return None, (f"this deployment lacks {path.name} (model.json explain names it): copy every file of the "
-                      "bundle, or " + REEXPORT)
+    # Like a missing ood.tflite: the map is an extra, the classifier still serves.
+    if optional_bundle_file(bundle_dir, entry, "explain.tflite", "explanations") is None:
+        return None, (f"this deployment lacks {entry.get('file', 'explain.tflite')} (model.json explain names it): "
+                      "copy every file of the bundle, or " + REEXPORT)
     return entry, ""

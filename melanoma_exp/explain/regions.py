@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from melanoma_exp.data.layout import find_image, image_path
 from melanoma_exp.explain.dermoscopy_masks import REGIONS, region_masks
 
 NOTE = "Research tool, not medical advice: the regions are rough image heuristics, not segmentations."
@@ -121,15 +122,19 @@ def region_report(bundle_dir, raw_dir, out_dir, ids=None, split_index=None, spli
         serving.model.BundleError: no bundle, or one without ``explain``.
         FileNotFoundError, ValueError: a missing metadata.csv / index.csv, an empty selection.
     """
-    from serving.explain import load_explain, upsample
-    from serving.model import BundleError, input_spec, load_model_json
+    from serving.explain import upsample
+    from serving.model import BundleError, load_model_json
+    from serving.service import LesionService
+    from serving.settings import Settings
 
     bundle_dir, raw_dir, out_dir = Path(bundle_dir), Path(raw_dir), Path(out_dir)
-    spec = load_model_json(bundle_dir)
-    explainer = load_explain(bundle_dir, spec, threads=threads)
-    if explainer is None:
+    if not load_model_json(bundle_dir).get("explain"):
         raise BundleError(f"{bundle_dir}/model.json has no explain entry: re-export the model "
                           "(`melanoma export ... --out DIR`) to get explain.tflite")
+    service = LesionService(Settings.from_env(bundle_dir=bundle_dir, threads=threads))  # serving's own input path
+    spec, shape, explainer = service.spec, service.input, service.explainer
+    if explainer is None:
+        raise BundleError(f"{bundle_dir}: {service.explain_reason}")
     labels = read_labels(raw_dir)
     chosen = list(labels) if ids is None else [str(i) for i in ids]
     if split_index is not None:
@@ -137,7 +142,6 @@ def region_report(bundle_dir, raw_dir, out_dir, ids=None, split_index=None, spli
         chosen = [i for i in chosen if i in in_split]
     if not chosen:
         raise ValueError(f"no images selected from {raw_dir} (ids={ids!r}, split_index={split_index}, split={split!r})")
-    shape = input_spec(spec)
     rows, skipped, cases = [], [], []
     iterator = chosen
     if progress:
@@ -146,7 +150,7 @@ def region_report(bundle_dir, raw_dir, out_dir, ids=None, split_index=None, spli
         iterator = tqdm(chosen, desc="regions", unit="img")
     for isic_id in iterator:
         try:
-            image = _model_input(raw_dir / f"{isic_id}.jpg", spec, shape)
+            image = _model_input(service, find_image(raw_dir, isic_id) or image_path(raw_dir, isic_id))
         except (OSError, ValueError) as exc:
             skipped.append({"isic_id": isic_id, "reason": str(exc)})
             continue
@@ -165,22 +169,19 @@ def region_report(bundle_dir, raw_dir, out_dir, ids=None, split_index=None, spli
     return report
 
 
-def _model_input(path: Path, spec: dict[str, Any], shape) -> np.ndarray:
-    """The pixels serving would feed the model for this file; OSError/ValueError name the file."""
-    from serving.decode import decode_image, to_model_input
+def _model_input(service, path: Path) -> np.ndarray:
+    """The pixels serving feeds the model for this file (`LesionService.model_input`); OSError/ValueError
+    name the file."""
     from serving.errors import ApiError
 
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise OSError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    side = max(shape.height, shape.width, int(spec["quality_gate"].get("analysis_max_side_px", 0)))
     try:
-        decoded = decode_image(data, min_side=side, max_pixels=120_000_000)
+        return service.model_input(data)
     except ApiError as exc:
         raise ValueError(f"{path}: {exc}") from exc
-    return to_model_input(decoded.image, height=shape.height, width=shape.width,
-                          resize_method=shape.resize_method, resize_aspect=shape.resize_aspect)
 
 
 def _lesion_quality(masks: dict[str, np.ndarray]) -> str:

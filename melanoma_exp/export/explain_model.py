@@ -95,8 +95,9 @@ def builtin_gradients(model: Any) -> Iterator[None]:
             layer.activation = activation
 
 
-def convert_explain_model(model: Any, architecture: str | None) -> bytes:
-    """``explain.tflite``'s bytes: the graph of `explain_graph` with its weights frozen in.
+def convert_explain_model(model: Any, architecture: str | None) -> tuple[bytes, list[int]]:
+    """``explain.tflite``'s bytes, the graph of `explain_graph` with its weights frozen in, and its
+    heatmap output's shape ``[1, h, w]`` (static in the traced graph).
 
     Raises:
         ValueError: the model has no spatial layer, or its graph needs ops outside LiteRT's builtins
@@ -107,9 +108,11 @@ def convert_explain_model(model: Any, architecture: str | None) -> bytes:
 
     # Frozen first: converted with live variables, the gradient graph keeps them as (uninitialised)
     # resource variables and the interpreter returns NaN.
-    frozen = convert_variables_to_constants_v2(explain_graph(model, architecture).get_concrete_function())
+    traced = explain_graph(model, architecture).get_concrete_function()
+    heatmap_shape = [int(d) for d in traced.structured_outputs["heatmap"].shape]
+    frozen = convert_variables_to_constants_v2(traced)
     try:
-        return convert_to_litert(frozen, quantize=False)
+        return convert_to_litert(frozen, quantize=False), heatmap_shape
     except ConverterError as exc:  # e.g. GELU's erfc: no LiteRT builtin once the graph carries a gradient
         ops_lines = [line.strip() for line in str(exc).splitlines() if line.strip().startswith(("Custom ops:",
                                                                                                 "TF Select ops:"))]
@@ -121,8 +124,8 @@ def write_explain_model(bundle_dir: str | Path, model: Any, architecture: str | 
                         tta: bool = False) -> dict[str, Any]:
     """Write ``explain.tflite`` into a bundle folder; return model.json's ``explain`` entry."""
     path = Path(bundle_dir) / EXPLAIN_FILE
-    path.write_bytes(convert_explain_model(model, architecture))
-    _, grid_h, grid_w = explain_heatmap_shape(path)
+    flatbuffer, heatmap_shape = convert_explain_model(model, architecture)
+    path.write_bytes(flatbuffer)
     return {
         "file": EXPLAIN_FILE,
         "method": "grad-cam",
@@ -131,7 +134,7 @@ def write_explain_model(bundle_dir: str | Path, model: Any, architecture: str | 
         "outputs": {
             "probability": {"shape": [1, 1], "meaning": "P(malignant), as model.tflite" +
                             (" without the test-time augmentation baked into it" if tta else "")},
-            "heatmap": {"shape": [1, grid_h, grid_w],
+            "heatmap": {"shape": heatmap_shape,
                         "meaning": "Grad-CAM of the predicted class on the last convolutional block: "
                         "ReLU of the channels weighted by their mean gradient, divided by its peak (0..1; "
                         "all 0 when the gradient vanishes). Told apart from probability by its rank."},
@@ -141,14 +144,3 @@ def write_explain_model(bundle_dir: str | Path, model: Any, architecture: str | 
         "size_bytes": path.stat().st_size,
     }
 
-
-def explain_heatmap_shape(path: Path) -> tuple[int, int, int]:
-    """The heatmap output's shape ``(1, h, w)`` of an ``explain.tflite``, read by the interpreter."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    outputs = Interpreter(model_path=str(path)).get_output_details()
-    shapes = [tuple(int(d) for d in out["shape"]) for out in outputs if len(out["shape"]) == 3]
-    if len(shapes) != 1 or len(outputs) != 2:
-        raise RuntimeError(f"{path}: expected a probability and one (1, h, w) heatmap output, got "
-                           f"{[tuple(o['shape']) for o in outputs]}")
-    return shapes[0]

@@ -39,6 +39,7 @@ non-square size over a non-square image at another alpha, to catch swapped axes 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import sys
 from pathlib import Path
@@ -208,10 +209,9 @@ def reference(bundle: Path, out: Path) -> dict:
     return expected
 
 
-def explain_references(bundle: Path, out: Path, photos: dict) -> dict | None:
+def explain_references(bundle: Path, spec: dict, out: Path, photos: dict) -> dict | None:
     """The serving app's Grad-CAM map, overlay and answer for a few fixture photos; None without
     model.json ``explain``."""
-    spec = json.loads((bundle / "model.json").read_text(encoding="utf-8"))
     model = load_explain(bundle, spec, threads=1)
     if model is None:
         return None
@@ -220,8 +220,8 @@ def explain_references(bundle: Path, out: Path, photos: dict) -> dict | None:
         tensor = photos[name]["tensors"][0]  # the bundle's own input
         image = np.fromfile(out / tensor["file"], dtype="<f4").reshape(tensor["height"], tensor["width"], 3)
         probability, heatmap = model.explain(image)
-        (out / f"explain_{name}.png").write_bytes(overlay_png(overlay(image, heatmap, model.alpha)))
-        answer = model.explanation(image)
+        answer = model.explanation(image, heatmap)  # its PNG is serving.explain.overlay of this map
+        (out / f"explain_{name}.png").write_bytes(base64.b64decode(answer["overlay_png"]))
         # The overlay of the answer's own map (rounded to 4 decimals): what the app draws from it.
         rounded = np.array(answer["heatmap"]["values"], dtype=np.float64)
         (out / f"explain_{name}_answer_map.png").write_bytes(overlay_png(overlay(image, rounded, model.alpha)))
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = json.loads((args.bundle / "model.json").read_text(encoding="utf-8"))
     expected["advice"] = advice_table(spec["recommendation_bands"])
     expected["uploads"] = upload_references(args.bundle, args.out)
-    if (explain := explain_references(args.bundle, args.out, expected["photos"])) is not None:
+    if (explain := explain_references(args.bundle, spec, args.out, expected["photos"])) is not None:
         expected["explain"] = explain
     (args.out / "expected.json").write_text(json.dumps(expected, indent=1), encoding="utf-8")
     print(f"fixtures: {len(expected['photos'])} photos, {len(expected['advice']['rows'])} advice rows -> {args.out}")

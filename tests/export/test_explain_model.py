@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
+from PIL import Image
 
-from melanoma_exp.data.imageops import load_resized
+from melanoma_exp.data.imageops import crop_resize, load_resized
 from melanoma_exp.data.real_photos import real_photos
 from melanoma_exp.paths import project_root
 from serving.explain import upsample
@@ -38,12 +39,7 @@ def _tflite_probability(path, image: np.ndarray) -> float:
 def _portrait(size: int) -> np.ndarray:
     """matplotlib's Grace Hopper photograph, centre square: a real portrait, skin and all."""
     (photo,) = [p for p in real_photos(("matplotlib",)) if p.name == "grace_hopper"]
-    h, w = photo.rgb.shape[:2]
-    side = min(h, w)
-    from PIL import Image
-
-    crop = Image.fromarray(photo.rgb[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side])
-    return np.asarray(crop.resize((size, size), Image.BILINEAR), dtype=np.float32)
+    return crop_resize(Image.fromarray(photo.rgb), size).astype(np.float32)
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:

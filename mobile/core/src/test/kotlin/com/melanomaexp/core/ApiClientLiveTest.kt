@@ -66,19 +66,13 @@ class ApiClientLiveTest {
         assertEquals(spec.heatmapHeight to spec.heatmapWidth, explanation.heatmap.height to explanation.heatmap.width)
         // The PNG the server sent is the fixtures' overlay of this photo (same bundle, same code)...
         val case = TestEnv.expected.getJSONObject("explain").getJSONObject("cases").getJSONObject("dermoscopy_jpg")
-        val sent = javax.imageio.ImageIO.read(java.io.ByteArrayInputStream(explanation.overlayPng!!))
-        val fixture = javax.imageio.ImageIO.read(java.io.File(TestEnv.fixturesDir, case.getString("overlay")))
-        assertEquals(fixture.width to fixture.height, sent.width to sent.height)
-        val sentPixels = sent.getRGB(0, 0, sent.width, sent.height, null, 0, sent.width)
+        val sent = readArgb(explanation.overlayPng!!)
         assertTrue("the server's overlay equals the fixture's",
-            sentPixels.contentEquals(fixture.getRGB(0, 0, fixture.width, fixture.height, null, 0, fixture.width)))
+            sent.pixels.contentEquals(readArgb(TestEnv.fixture(case.getString("overlay"))).pixels))
         // ...and the phone draws the same picture from the map in the answer (4 decimals: within a level).
         val values = readF32(java.io.File(TestEnv.fixturesDir, case.getString("input")))
         val drawn = Overlay.draw(ModelInput(sent.height, sent.width, 3, values), explanation.heatmap, spec.alpha)
-        var maxDiff = 0
-        for (i in drawn.pixels.indices) for (shift in intArrayOf(16, 8, 0)) {
-            maxDiff = maxOf(maxDiff, kotlin.math.abs(((drawn.pixels[i] shr shift) and 0xFF) - ((sentPixels[i] shr shift) and 0xFF)))
-        }
+        val maxDiff = agreement("dermoscopy", drawn, sent).maxDiff
         assertTrue("largest channel difference $maxDiff", maxDiff <= 1)
         assertTrue(explanation.note, explanation.note.contains("not medical advice", ignoreCase = true))
     }

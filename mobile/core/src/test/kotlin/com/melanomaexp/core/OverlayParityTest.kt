@@ -6,10 +6,7 @@ import org.junit.Assert.assertEquals
 import org.junit.Assert.assertFalse
 import org.junit.Assert.assertTrue
 import org.junit.Test
-import java.io.ByteArrayInputStream
 import java.io.File
-import javax.imageio.ImageIO
-import kotlin.math.abs
 
 /**
  * Where the model looked, drawn on the phone exactly as on the server: the fixtures' maps come from
@@ -19,11 +16,6 @@ import kotlin.math.abs
  * at least 99.9 % of them equal.
  */
 class OverlayParityTest {
-    /** How far an overlay is from the server's: largest channel difference, share of equal channels. */
-    data class Agreement(val maxDiff: Int, val equalFraction: Double) {
-        val matches: Boolean get() = maxDiff <= 1 && equalFraction >= 0.999
-    }
-
     private val explain: JSONObject by lazy {
         assertTrue("the fixtures hold no `explain` section: the test bundle must ship explain.tflite " +
             "(model.json explain) and make_fixtures.py must write its maps", TestEnv.expected.has("explain"))
@@ -45,26 +37,7 @@ class OverlayParityTest {
         return Heatmap(height, width, DoubleArray(height * width) { rows.getJSONArray(it / width).getDouble(it % width) })
     }
 
-    private fun png(bytes: ByteArray): ArgbImage {
-        val img = ImageIO.read(ByteArrayInputStream(bytes))
-        return ArgbImage(img.width, img.height, img.getRGB(0, 0, img.width, img.height, null, 0, img.width))
-    }
-
-    private fun agreement(name: String, ours: ArgbImage, theirs: ArgbImage): Agreement {
-        assertEquals("$name: overlay size", theirs.width to theirs.height, ours.width to ours.height)
-        var maxDiff = 0
-        var equal = 0
-        for (i in ours.pixels.indices) {
-            for (shift in intArrayOf(16, 8, 0)) {
-                val d = abs(((ours.pixels[i] shr shift) and 0xFF) - ((theirs.pixels[i] shr shift) and 0xFF))
-                maxDiff = maxOf(maxDiff, d)
-                if (d == 0) equal++
-            }
-        }
-        return Agreement(maxDiff, equal.toDouble() / (3 * ours.pixels.size))
-    }
-
-    private fun serverOverlay(case: JSONObject) = png(TestEnv.fixture(case.getString("overlay")))
+    private fun serverOverlay(case: JSONObject) = readArgb(TestEnv.fixture(case.getString("overlay")))
 
     @Test
     fun `each photo's overlay is the serving app's, drawn from its exact map`() {
@@ -98,13 +71,13 @@ class OverlayParityTest {
             assertEquals(case.getInt("width") to case.getInt("height"), answer.overlayWidth to answer.overlayHeight)
             assertTrue(answer.note, answer.note.contains("not medical advice", ignoreCase = true))
             // The answer's PNG is the fixture's overlay, pixel for pixel.
-            val sent = png(answer.overlayPng!!) // a remote answer's overlay is the server's PNG
+            val sent = readArgb(answer.overlayPng!!) // a remote answer's overlay is the server's PNG
             assertTrue(name, sent.pixels.contentEquals(serverOverlay(case).pixels))
             // Its map is rounded to 4 decimals: drawn from it, the overlay is the serving app's
             // drawing of that map, and within a level of the PNG sent (the rounding moves a colour by
             // at most 4 x 5e-5 x 255 x alpha ~ 0.02 levels: measured 99.7-99.8 % of channels equal).
             val ours = Overlay.draw(input(case), answer.heatmap, case.getDouble("alpha"))
-            val same = agreement("$name (answer's map)", ours, png(TestEnv.fixture(case.getString("answer_map_overlay"))))
+            val same = agreement("$name (answer's map)", ours, readArgb(TestEnv.fixture(case.getString("answer_map_overlay"))))
             assertTrue("$name, the serving app's overlay of the answer's map: $same", same.matches)
             val vsSent = agreement("$name (answer's map vs its PNG)", ours, sent)
             println("overlay $name from the answer's 4-decimal map: $same; vs the PNG sent: $vsSent")

@@ -74,6 +74,33 @@ object JvmJpegEncoder : JpegEncoder {
     }
 }
 
+/** A PNG (or any ImageIO format) as ARGB pixels. */
+fun readArgb(bytes: ByteArray): ArgbImage {
+    val img = ImageIO.read(ByteArrayInputStream(bytes))
+    return ArgbImage(img.width, img.height, img.getRGB(0, 0, img.width, img.height, null, 0, img.width))
+}
+
+/** How far one RGB picture is from another: largest channel difference, share of equal channels. */
+data class Agreement(val maxDiff: Int, val equalFraction: Double) {
+    /** The overlay parity bar: every channel within one level, at least 99.9 % of them equal. */
+    val matches: Boolean get() = maxDiff <= 1 && equalFraction >= 0.999
+}
+
+/** The [Agreement] of [ours] with [theirs] (same size, asserted with [name]). */
+fun agreement(name: String, ours: ArgbImage, theirs: ArgbImage): Agreement {
+    org.junit.Assert.assertEquals("$name: size", theirs.width to theirs.height, ours.width to ours.height)
+    var maxDiff = 0
+    var equal = 0
+    for (i in ours.pixels.indices) {
+        for (shift in intArrayOf(16, 8, 0)) {
+            val d = kotlin.math.abs(((ours.pixels[i] shr shift) and 0xFF) - ((theirs.pixels[i] shr shift) and 0xFF))
+            maxDiff = maxOf(maxDiff, d)
+            if (d == 0) equal++
+        }
+    }
+    return Agreement(maxDiff, equal.toDouble() / (3 * ours.pixels.size))
+}
+
 /** Reads a raw little-endian float32 tensor written by numpy's `tofile`. */
 fun readF32(file: File): FloatArray {
     val buf = ByteBuffer.wrap(file.readBytes()).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer()
